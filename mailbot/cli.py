@@ -1,0 +1,298 @@
+"""Command line: `mailbot [--config PATH] COMMAND`. Exit codes: 0 ok, 1 failure,
+2 usage or configuration error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailbot import __version__
+from mailbot.config import Config, ConfigError, load_config
+from mailbot.daemon import App
+from mailbot.domain.errors import MailboxLoginError, MailbotError, PermanentError
+from mailbot.domain.model import CaseState, CaseSummary
+from mailbot.persistence import repository as repo
+from mailbot.persistence.db import (
+    SchemaNotCurrentError,
+    current_revision,
+    head_revision,
+    require_current_schema,
+)
+
+log = logging.getLogger("mailbot")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+EXAMPLES = """\
+examples:
+  mailbot --config /etc/mailbot/config.toml check
+  mailbot --config /etc/mailbot/config.toml db upgrade
+  mailbot --config /etc/mailbot/config.toml run --once
+  MAILBOT_CONFIG=/etc/mailbot/config.toml mailbot cases list --state received --json
+  mailbot cases show KL-2026-0042
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $MAILBOT_CONFIG)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
+    parser = argparse.ArgumentParser(
+        prog="mailbot",
+        description="Mail-driven complaints desk: watches the complaints mailbox, opens a "
+        "case per complaint and answers the citizen with a receipt.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"mailbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the daemon (intake and delivery), until SIGTERM",
+        description="Run the daemon: read the mailbox, open cases, send receipts and staff "
+        "notices. Example: mailbot --config config.toml run --once",
+    )
+    run.add_argument("--once", action="store_true", help="each job one pass, then exit")
+
+    sub.add_parser(
+        "check",
+        parents=[common],
+        help="check config, database, IMAP login and folders, SMTP connection",
+        description="Check the configuration, the database, the IMAP login and folders and "
+        "the SMTP connection, and print what was found. Example: mailbot check",
+    )
+
+    db = sub.add_parser("db", parents=[common], help="database schema commands")
+    db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
+    db_sub.add_parser(
+        "upgrade",
+        parents=[common],
+        help="create or migrate the database schema to this version",
+        description="Create the tables or migrate them to this version (safe to repeat). "
+        "Example: mailbot db upgrade",
+    )
+
+    cases = sub.add_parser("cases", parents=[common], help="list and show cases")
+    cases_sub = cases.add_subparsers(dest="cases_command", metavar="CASES_COMMAND", required=True)
+    lst = cases_sub.add_parser(
+        "list",
+        parents=[common],
+        help="list cases",
+        description="List cases, oldest first. Example: mailbot cases list --state received",
+    )
+    lst.add_argument("--state", choices=[s.value for s in CaseState], help="only this state")
+    lst.add_argument("--json", action="store_true", help="JSON output")
+    show = cases_sub.add_parser(
+        "show",
+        parents=[common],
+        help="show one case and its messages",
+        description="Show one case with all its messages. Example: mailbot cases show "
+        "KL-2026-0042",
+    )
+    show.add_argument("reference", metavar="REF", help="case reference, e.g. KL-2026-0042")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    # Under systemd the journal adds its own timestamps (JOURNAL_STREAM is set then).
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if "JOURNAL_STREAM" not in os.environ:
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"mailbot: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging("DEBUG" if getattr(args, "verbose", False) else config.logging.level)
+    try:
+        return _dispatch(args, config)
+    except SchemaNotCurrentError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except MailboxLoginError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (MailbotError, SQLAlchemyError) as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    app = App(config)
+    if args.command == "run":
+        app.upgrade_schema()
+        if args.once:
+            report = app.run_once()
+            intake = report.intake
+            print(
+                f"intake: {intake.seen if intake else 0} messages "
+                f"{dict(intake.outcomes) if intake else {}}; "
+                f"sent {report.dispatch.sent}, retry later {report.dispatch.retried}, "
+                f"failed {report.dispatch.failed}"
+            )
+            return EXIT_OK
+        app.run_forever()
+        return EXIT_OK
+    if args.command == "check":
+        return _check(app)
+    if args.command == "db":
+        app.upgrade_schema()
+        print(f"database at revision {current_revision(app.engine)}")
+        return EXIT_OK
+    if args.command == "cases":
+        require_current_schema(app.engine)
+        tz = config.cases.timezone
+        with app.sessions() as session:
+            if args.cases_command == "list":
+                state = CaseState(args.state) if args.state else None
+                found = repo.list_cases(session, state)
+                if args.json:
+                    print(json.dumps([_case_json(c, tz) for c in found], ensure_ascii=False,
+                                     indent=2))
+                else:
+                    _print_table(found, tz)
+                return EXIT_OK
+            case = repo.find_case_by_reference(session, args.reference.strip().upper())
+            if case is None:
+                print(f"mailbot: no case {args.reference}", file=sys.stderr)
+                return EXIT_FAILURE
+            summary = repo.case_summary(case, with_messages=True)
+        if args.json:
+            print(json.dumps(_case_json(summary, tz, messages=True), ensure_ascii=False,
+                             indent=2))
+        else:
+            _print_case(summary, tz)
+        return EXIT_OK
+    raise AssertionError(args.command)
+
+
+def _check(app: App) -> int:
+    cfg = app.config
+    failures = 0
+    print(f"config: {cfg.path}: ok")
+    try:
+        with app.engine.connect():
+            pass
+        current = current_revision(app.engine)
+        head = head_revision()
+        state = "current" if current == head else f"at {current}, needs `mailbot db upgrade`"
+        print(f"database: {app.engine.url.render_as_string(hide_password=True)}: schema {state}")
+    except SQLAlchemyError as exc:
+        failures += 1
+        print(f"database: FAILED: {exc}")
+    try:
+        with app.mailbox() as mailbox:
+            folders = mailbox.list_folders()
+            print(f"imap: {cfg.mailbox.host}:{cfg.mailbox.port} ({cfg.mailbox.security}): "
+                  f"logged in as {cfg.mailbox.username}")
+            for folder in (cfg.mailbox.folder, cfg.mailbox.processed_folder,
+                           cfg.mailbox.quarantine_folder):
+                if folder in folders:
+                    print(f"imap: folder {folder}: exists")
+                elif folder == cfg.mailbox.folder:
+                    failures += 1
+                    print(f"imap: folder {folder}: MISSING (set [mailbox] folder)")
+                else:
+                    print(f"imap: folder {folder}: missing, will be created on the first run")
+            if cfg.mailbox.folder in folders:
+                _uv, uids = mailbox.open_folder(cfg.mailbox.folder)
+                print(f"imap: {len(uids)} messages waiting in {cfg.mailbox.folder}")
+    except MailboxLoginError as exc:
+        failures += 1
+        print(f"imap: FAILED: {exc}")
+    except MailbotError as exc:
+        failures += 1
+        print(f"imap: FAILED: {exc}")
+    try:
+        greeting = app.sender.check()
+        print(f"smtp: {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security}): ok {greeting}")
+    except (MailbotError, PermanentError) as exc:
+        failures += 1
+        print(f"smtp: FAILED: {exc}")
+    print("all checks passed" if not failures else f"{failures} check(s) failed")
+    return EXIT_OK if not failures else EXIT_FAILURE
+
+
+def _iso(value: Any, tz: Any) -> str:
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value.isoformat()
+    return str(value.astimezone(tz).isoformat())
+
+
+def _case_json(case: CaseSummary, tz: Any, messages: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "reference": case.reference,
+        "state": case.state.value,
+        "channel": case.channel.value,
+        "citizen_email": case.citizen_email,
+        "citizen_name": case.citizen_name,
+        "subject": case.subject,
+        "received_at": _iso(case.received_at, tz),
+        "deadline": case.deadline.isoformat(),
+    }
+    if messages:
+        data["messages"] = [
+            {
+                "direction": m.direction.value,
+                "kind": m.kind.value,
+                "message_id": m.message_id,
+                "subject": m.subject,
+                "at": _iso(m.at, tz),
+                "from": m.sender,
+                "to": m.recipients,
+            }
+            for m in case.messages
+        ]
+    return data
+
+
+def _print_table(cases: list[CaseSummary], tz: Any) -> None:
+    if not cases:
+        print("no cases")
+        return
+    for c in cases:
+        received = c.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        print(f"{c.reference}  {c.state.value:<11}  {received}  due {c.deadline.isoformat()}  "
+              f"{c.citizen_email:<30}  {c.subject[:60]}")
+
+
+def _print_case(case: CaseSummary, tz: Any) -> None:
+    print(f"{case.reference}  {case.state.value}  ({case.channel.value})")
+    print(f"citizen:  {case.citizen_name} <{case.citizen_email}>")
+    print(f"subject:  {case.subject}")
+    print(f"received: {case.received_at.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"deadline: {case.deadline.isoformat()}")
+    print("messages:")
+    for m in case.messages:
+        at = m.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        arrow = "<-" if m.direction.value == "in" else "->"
+        who = m.sender if m.direction.value == "in" else m.recipients
+        print(f"  {at} {arrow} {m.kind.value:<10} {who}  {m.subject}")

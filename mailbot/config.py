@@ -1,0 +1,1043 @@
+"""The configuration file: TOML in, frozen dataclasses out, every mistake reported at once.
+
+``load_config`` reads one TOML file, checks every section and key, and either returns a
+:class:`Config` or raises :class:`ConfigError` listing *all* problems, one per line, each naming
+the file, the key as ``[section] key`` and what is expected::
+
+    /etc/mailbot/config.toml: [mailbox] host: missing; expected the IMAP server's host name, ...
+    /etc/mailbot/config.toml: [mailbox] hots: unknown key; did you mean 'host'?
+
+Passwords come from a file (``password_file``), an environment variable (``password_env``),
+a systemd credential (``$CREDENTIALS_DIRECTORY/mailbox-password`` or ``smtp-password``) or,
+discouraged, the file itself (``password``). They are wrapped in :class:`Secret` and never
+appear in a repr or an error message.
+
+Relative paths (``password_file``, ``ca_file``, ``[templates] folder`` and a relative SQLite
+database) are resolved against the directory of the configuration file, so the result does not
+depend on the directory mailbot is started from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hmac
+import math
+import os
+import re
+import ssl
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from mailbot.domain.deadline import AnswerPeriod
+
+__all__ = [
+    "CasesConfig",
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "LogLevel",
+    "LoggingConfig",
+    "MailboxConfig",
+    "OutboxConfig",
+    "ReceiptsConfig",
+    "Secret",
+    "Security",
+    "SmtpConfig",
+    "StaffConfig",
+    "TemplatesConfig",
+    "load_config",
+]
+
+Security = Literal["tls", "starttls", "plain"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+ENV_CONFIG: Final = "MAILBOT_CONFIG"
+ENV_CREDENTIALS: Final = "CREDENTIALS_DIRECTORY"
+MAILBOX_CREDENTIAL: Final = "mailbox-password"
+SMTP_CREDENTIAL: Final = "smtp-password"
+
+DEFAULT_DATABASE_URL: Final = "sqlite:///mailbot.sqlite3"
+DEFAULT_TIMEZONE: Final = "Europe/Brussels"
+DEFAULT_ANSWER_WITHIN: Final = "1 month"
+
+IMAP_PORTS: Final[Mapping[Security, int]] = {"tls": 993, "starttls": 143, "plain": 143}
+SMTP_PORTS: Final[Mapping[Security, int]] = {"tls": 465, "starttls": 587, "plain": 25}
+
+
+# --------------------------------------------------------------------------------------------
+# Public types
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``problems`` lists every reason, one line each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: list[str] = list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str]]]:
+        return (type(self), (self.problems,))
+
+
+class Secret:
+    """A password. ``str()`` and ``repr()`` show ``***``; ``reveal()`` gives the real value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxConfig:
+    """[mailbox]: the IMAP mailbox complaints arrive in."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: Secret
+    folder: str = "INBOX"
+    processed_folder: str = "Verwerkt"
+    quarantine_folder: str = "Quarantaine"
+    ca_file: Path | None = None
+    batch_size: int = 200
+    timeout: float = 60.0
+    poll_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """[smtp]: the server receipts and notices are sent through."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    password: Secret | None
+    from_address: str
+    from_name: str = "Klachtendienst"
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """[database]: an SQLAlchemy URL; a relative SQLite path is already made absolute."""
+
+    url: str
+
+    def __repr__(self) -> str:
+        return f"DatabaseConfig(url={_mask_url(self.url)!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffConfig:
+    """[staff]: who is told about new cases."""
+
+    coordinator: str
+
+
+@dataclass(frozen=True, slots=True)
+class CasesConfig:
+    """[cases]: references and the statutory answer period."""
+
+    reference_prefix: str = "KL"
+    answer_within: AnswerPeriod = field(default_factory=lambda: AnswerPeriod(months=1))
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsConfig:
+    """[receipts]: at most this many automatic receipts to one address per day."""
+
+    max_per_sender_per_day: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    """[outbox]: retries of outgoing mail, with exponential backoff between the two waits."""
+
+    max_attempts: int = 12
+    retry_initial: float = 60.0
+    retry_max: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TemplatesConfig:
+    """[templates]: an optional folder with the operators' own templates."""
+
+    folder: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """[logging]"""
+
+    level: LogLevel = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole, validated configuration. ``path`` is the absolute path of the file."""
+
+    path: Path
+    mailbox: MailboxConfig
+    smtp: SmtpConfig
+    database: DatabaseConfig
+    staff: StaffConfig
+    cases: CasesConfig
+    receipts: ReceiptsConfig
+    outbox: OutboxConfig
+    templates: TemplatesConfig
+    logging: LoggingConfig
+
+    @property
+    def message_id_domain(self) -> str:
+        """The domain of ``[smtp] from_address``, lower case, IDNA-encoded: for Message-IDs."""
+        return _ascii_domain(self.smtp.from_address.rpartition("@")[2])
+
+
+# --------------------------------------------------------------------------------------------
+# The schema: every section, every key, what is expected and an example line.
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    expect: str
+    example: str
+    secret: bool = False
+
+
+def _password_keys(login: str, credential: str, env_name: str) -> dict[str, _Key]:
+    return {
+        "password": _Key(
+            f"the {login} password itself (prefer password_file or password_env)",
+            'password = "..."',
+            secret=True,
+        ),
+        "password_file": _Key(
+            f"the path of a file that holds only the {login} password",
+            f'password_file = "/etc/mailbot/{credential}"',
+        ),
+        "password_env": _Key(
+            f"the name of an environment variable that holds the {login} password",
+            f'password_env = "{env_name}"',
+        ),
+    }
+
+
+_SCHEMA: Final[dict[str, dict[str, _Key]]] = {
+    "mailbox": {
+        "host": _Key("the IMAP server's host name", 'host = "imap.example.be"'),
+        "port": _Key(
+            'the IMAP port, 1 to 65535 (default 993 with security = "tls", 143 otherwise)',
+            "port = 993",
+        ),
+        "security": _Key(
+            'one of "tls" (TLS from the start, port 993), "starttls" (port 143) '
+            'or "plain" (no encryption)',
+            'security = "tls"',
+        ),
+        "username": _Key("the mailbox login name", 'username = "klachten@gemeente.example"'),
+        **_password_keys("mailbox", MAILBOX_CREDENTIAL, "MAILBOT_MAILBOX_PASSWORD"),
+        "folder": _Key("the IMAP folder new complaints arrive in", 'folder = "INBOX"'),
+        "processed_folder": _Key(
+            "the IMAP folder handled mail is moved to", 'processed_folder = "Verwerkt"'
+        ),
+        "quarantine_folder": _Key(
+            "the IMAP folder for mail that could not be handled",
+            'quarantine_folder = "Quarantaine"',
+        ),
+        "ca_file": _Key(
+            "the path of an extra CA bundle (PEM) to trust", 'ca_file = "/etc/mailbot/ca.pem"'
+        ),
+        "batch_size": _Key("how many messages to fetch at a time, 1 to 5000", "batch_size = 200"),
+        "timeout": _Key("the network timeout in seconds, more than 0", "timeout = 60.0"),
+        "poll_interval": _Key(
+            "the seconds between two looks in the mailbox, more than 0", "poll_interval = 30.0"
+        ),
+    },
+    "smtp": {
+        "host": _Key("the SMTP server's host name", 'host = "smtp.example.be"'),
+        "port": _Key(
+            'the SMTP port, 1 to 65535 (default 465 with security = "tls", 587 with "starttls", '
+            '25 with "plain")',
+            "port = 587",
+        ),
+        "security": _Key(
+            'one of "starttls" (port 587), "tls" (TLS from the start, port 465) '
+            'or "plain" (no encryption)',
+            'security = "starttls"',
+        ),
+        "username": _Key(
+            "the SMTP login name, for a server that wants a login",
+            'username = "klachten@gemeente.example"',
+        ),
+        **_password_keys("SMTP", SMTP_CREDENTIAL, "MAILBOT_SMTP_PASSWORD"),
+        "from_address": _Key(
+            "the e-mail address receipts are sent from",
+            'from_address = "klachten@gemeente.example"',
+        ),
+        "from_name": _Key(
+            "the sender name shown on receipts, on one line", 'from_name = "Klachtendienst"'
+        ),
+        "ca_file": _Key(
+            "the path of an extra CA bundle (PEM) to trust", 'ca_file = "/etc/mailbot/ca.pem"'
+        ),
+        "timeout": _Key("the network timeout in seconds, more than 0", "timeout = 30.0"),
+    },
+    "database": {
+        "url": _Key(
+            'an SQLAlchemy database URL starting with "sqlite" or "postgresql"',
+            f'url = "{DEFAULT_DATABASE_URL}"',
+        ),
+    },
+    "staff": {
+        "coordinator": _Key(
+            "the e-mail address of the complaints coordinator",
+            'coordinator = "klachtencoordinator@gemeente.example"',
+        ),
+    },
+    "cases": {
+        "reference_prefix": _Key(
+            "2 to 6 capital letters that start every case reference (KL-2026-0042)",
+            'reference_prefix = "KL"',
+        ),
+        "answer_within": _Key(
+            'the answer period, a number of months or days such as "1 month" or "30 days"',
+            f'answer_within = "{DEFAULT_ANSWER_WITHIN}"',
+        ),
+        "timezone": _Key("an IANA time zone name", f'timezone = "{DEFAULT_TIMEZONE}"'),
+    },
+    "receipts": {
+        "max_per_sender_per_day": _Key(
+            "the most automatic receipts sent to one address per day, at least 1",
+            "max_per_sender_per_day = 3",
+        ),
+    },
+    "outbox": {
+        "max_attempts": _Key(
+            "how many times to try sending one mail, at least 1", "max_attempts = 12"
+        ),
+        "retry_initial": _Key(
+            "the seconds to wait before the first retry, more than 0", "retry_initial = 60.0"
+        ),
+        "retry_max": _Key(
+            "the longest wait between two retries in seconds, at least retry_initial",
+            "retry_max = 3600.0",
+        ),
+    },
+    "templates": {
+        "folder": _Key(
+            "the path of a folder with your own templates", 'folder = "/etc/mailbot/templates"'
+        ),
+    },
+    "logging": {
+        "level": _Key('one of "DEBUG", "INFO", "WARNING" or "ERROR"', 'level = "INFO"'),
+    },
+}
+
+_PASSWORD_SOURCES: Final = ("password", "password_file", "password_env")
+
+_SECURITY: Final[dict[str, Security]] = {"tls": "tls", "starttls": "starttls", "plain": "plain"}
+_SECURITY_ALIASES: Final = {
+    "ssl": "tls",
+    "ssl/tls": "tls",
+    "tls/ssl": "tls",
+    "imaps": "tls",
+    "smtps": "tls",
+    "implicit": "tls",
+    "start_tls": "starttls",
+    "start-tls": "starttls",
+    "explicit": "starttls",
+    "none": "plain",
+    "off": "plain",
+}
+_LEVELS: Final[dict[str, LogLevel]] = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARNING",
+    "error": "ERROR",
+}
+_LEVEL_ALIASES: Final = {"warn": "WARNING", "critical": "ERROR", "fatal": "ERROR"}
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PREFIX = re.compile(r"[A-Z]{2,6}")
+_LABEL = r"[^\W_]+(?:-+[^\W_]+)*"
+_ADDRESS = re.compile(rf"[^@\s<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+")
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+_TOML_POSITION = re.compile(r"^(.*) \(at line (\d+), column (\d+)\)$", re.DOTALL)
+_TOML_END = re.compile(r"^(.*) \(at end of document\)$", re.DOTALL)
+
+_T = TypeVar("_T")
+_MISSING: Final = object()
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Read and check the configuration file.
+
+    ``path`` defaults to ``env["MAILBOT_CONFIG"]``; ``env`` defaults to ``os.environ`` and is
+    also where ``password_env`` and ``$CREDENTIALS_DIRECTORY`` are looked up.
+    Raises :class:`ConfigError` with every problem found.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if path is None:
+        from_env = environ.get(ENV_CONFIG, "")
+        if not from_env:
+            raise ConfigError(
+                [
+                    "no configuration file given: pass --config /etc/mailbot/config.toml "
+                    f"or set {ENV_CONFIG}=/etc/mailbot/config.toml "
+                    "(start from config.example.toml)"
+                ]
+            )
+        path = from_env
+    label = os.fspath(path)
+    absolute = Path(os.path.abspath(label))
+    document = _read_toml(absolute, label)
+    loader = _Loader(label, absolute, environ)
+    config = loader.build(document)
+    if loader.problems:
+        raise ConfigError(loader.problems)
+    return config
+
+
+def _read_toml(path: Path, label: str) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [
+                f"{label}: no such file; to start, copy config.example.toml (shipped with "
+                f"mailbot) to {label} and fill in [mailbox], [smtp] and [staff]"
+            ]
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            [f"{label}: is a directory; expected the path of the TOML configuration file"]
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"{label}: cannot read the file: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{label}: line {line}: not valid UTF-8; save the file as UTF-8 text"]
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(label, str(exc))]) from None
+
+
+def _syntax_problem(label: str, message: str) -> str:
+    hint = ""
+    if message.startswith("Invalid value"):
+        hint = '; text needs quotes, e.g. host = "imap.example.be"'
+    elif message.startswith(("Unterminated", "Unclosed")):
+        hint = "; a quote or bracket is not closed"
+    elif message.startswith(("Cannot overwrite", "Cannot declare")):
+        hint = "; a key or section appears twice"
+    position = _TOML_POSITION.match(message)
+    if position is not None:
+        what, line, column = position.groups()
+        return f"{label}: line {line}, column {column}: invalid TOML: {what}{hint}"
+    end = _TOML_END.match(message)
+    if end is not None:
+        return f"{label}: at the end of the file: invalid TOML: {end.group(1)}{hint}"
+    return f"{label}: invalid TOML: {message}{hint}"
+
+
+class _Loader:
+    def __init__(self, label: str, path: Path, env: Mapping[str, str]) -> None:
+        self.label = label
+        self.path = path
+        self.base = path.parent
+        self.env = env
+        self.problems: list[str] = []
+
+    def build(self, document: Mapping[str, Any]) -> Config:
+        self._check_top_level(document)
+        tables = {name: self._table(document, name) for name in _SCHEMA}
+        mailbox = self._mailbox(tables["mailbox"])
+        smtp = self._smtp(tables["smtp"])
+        return Config(
+            path=self.path,
+            mailbox=mailbox,
+            smtp=smtp,
+            database=self._database(tables["database"]),
+            staff=self._staff(tables["staff"]),
+            cases=self._cases(tables["cases"]),
+            receipts=self._receipts(tables["receipts"]),
+            outbox=self._outbox(tables["outbox"]),
+            templates=self._templates(tables["templates"]),
+            logging=self._logging(tables["logging"]),
+        )
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def _check_top_level(self, document: Mapping[str, Any]) -> None:
+        for name, value in document.items():
+            if name in _SCHEMA:
+                continue
+            if isinstance(value, dict):
+                match = difflib.get_close_matches(name, list(_SCHEMA), n=1)
+                hint = (
+                    f"did you mean [{match[0]}]?"
+                    if match
+                    else "known sections: " + ", ".join(f"[{s}]" for s in _SCHEMA)
+                )
+                self.problems.append(f"{self.label}: [{name}]: unknown section; {hint}")
+            else:
+                owners = [section for section, keys in _SCHEMA.items() if name in keys]
+                hint = (
+                    "it belongs in " + " or ".join(f"[{s}]" for s in owners)
+                    if owners
+                    else "every key belongs in a section such as [mailbox]"
+                )
+                self.problems.append(
+                    f"{self.label}: {name}: unknown key outside any section; {hint}"
+                )
+
+    def _table(self, document: Mapping[str, Any], name: str) -> _Table:
+        value = document.get(name, {})
+        if not isinstance(value, dict):
+            self.problems.append(
+                f"{self.label}: [{name}]: expected a section, written as [{name}] on a line of "
+                f"its own with its keys below; {_got(value, secret=True)}"
+            )
+            value = {}
+        table = _Table(self, name, value)
+        table.check_unknown()
+        return table
+
+    # -- sections ----------------------------------------------------------------------------
+
+    def _mailbox(self, t: _Table) -> MailboxConfig:
+        host = t.host("host")
+        port = t.optional_integer("port", 1, 65535)
+        security = t.choice("security", "tls", _SECURITY, _SECURITY_ALIASES)
+        username = t.text("username")
+        password = t.secret(MAILBOX_CREDENTIAL, required=True)
+        folder = t.text("folder", "INBOX")
+        processed = t.text("processed_folder", "Verwerkt")
+        quarantine = t.text("quarantine_folder", "Quarantaine")
+        t.distinct_folders(
+            ("folder", folder), ("processed_folder", processed), ("quarantine_folder", quarantine)
+        )
+        return MailboxConfig(
+            host=host,
+            port=IMAP_PORTS[security] if port is None else port,
+            security=security,
+            username=username,
+            password=Secret("") if password is None else password,
+            folder=folder,
+            processed_folder=processed,
+            quarantine_folder=quarantine,
+            ca_file=t.ca_file("ca_file"),
+            batch_size=t.integer("batch_size", 200, 1, 5000),
+            timeout=t.number("timeout", 60.0),
+            poll_interval=t.number("poll_interval", 30.0),
+        )
+
+    def _smtp(self, t: _Table) -> SmtpConfig:
+        host = t.host("host")
+        port = t.optional_integer("port", 1, 65535)
+        security = t.choice("security", "starttls", _SECURITY, _SECURITY_ALIASES)
+        username = t.optional_text("username")
+        password = t.secret(SMTP_CREDENTIAL, required=username is not None)
+        if username is None and "username" not in t.failed:
+            given = [key for key in _PASSWORD_SOURCES if key in t.data]
+            if given:
+                t.missing("username", f"{given[0]} is given, so a login name is needed")
+            password = None
+        from_address = t.address("from_address", what="only the address")
+        from_name = t.text("from_name", "Klachtendienst", allow_empty=True)
+        if _has_control(from_name):
+            t.invalid("from_name", "contains a line break or another control character")
+        return SmtpConfig(
+            host=host,
+            port=SMTP_PORTS[security] if port is None else port,
+            security=security,
+            username=username,
+            password=password,
+            from_address=from_address,
+            from_name=from_name,
+            ca_file=t.ca_file("ca_file"),
+            timeout=t.number("timeout", 30.0),
+        )
+
+    def _database(self, t: _Table) -> DatabaseConfig:
+        url = t.text("url", DEFAULT_DATABASE_URL)
+        if "url" in t.failed:
+            return DatabaseConfig(url)
+        scheme, separator, rest = url.partition("://")
+        dialect = scheme.partition("+")[0].lower()
+        if not separator or not re.fullmatch(r"[A-Za-z0-9+._-]+", scheme):
+            t.invalid("url", "is not a URL")
+        elif dialect == "postgres":
+            t.invalid("url", "write postgresql:// instead of postgres://")
+        elif dialect not in ("sqlite", "postgresql"):
+            t.invalid("url", f"{scheme!r} is not a supported database")
+        elif dialect == "sqlite":
+            resolved = _resolve_sqlite(scheme, rest, self.base)
+            if resolved is None:
+                t.invalid(
+                    "url",
+                    "an SQLite URL has three slashes before a relative path "
+                    "(sqlite:///mailbot.sqlite3) and four before an absolute one "
+                    "(sqlite:////var/lib/mailbot/mailbot.sqlite3)",
+                )
+            else:
+                url = resolved
+        return DatabaseConfig(url)
+
+    def _staff(self, t: _Table) -> StaffConfig:
+        return StaffConfig(coordinator=t.address("coordinator", what="one address"))
+
+    def _cases(self, t: _Table) -> CasesConfig:
+        prefix = t.text("reference_prefix", "KL")
+        if "reference_prefix" not in t.failed and not _PREFIX.fullmatch(prefix):
+            t.invalid("reference_prefix", f"{prefix!r} is not 2 to 6 capital letters A-Z")
+        period = AnswerPeriod(months=1)
+        answer_within = t.text("answer_within", DEFAULT_ANSWER_WITHIN)
+        if "answer_within" not in t.failed:
+            try:
+                period = AnswerPeriod.parse(answer_within)
+            except ValueError as exc:
+                t.report("answer_within", str(exc))
+        return CasesConfig(
+            reference_prefix=prefix, answer_within=period, timezone=t.timezone("timezone")
+        )
+
+    def _receipts(self, t: _Table) -> ReceiptsConfig:
+        return ReceiptsConfig(
+            max_per_sender_per_day=t.integer("max_per_sender_per_day", 3, 1, None)
+        )
+
+    def _outbox(self, t: _Table) -> OutboxConfig:
+        max_attempts = t.integer("max_attempts", 12, 1, None)
+        retry_initial = t.number("retry_initial", 60.0)
+        retry_max = t.number("retry_max", 3600.0)
+        if not {"retry_initial", "retry_max"} & t.failed and retry_max < retry_initial:
+            t.invalid(
+                "retry_max",
+                f"{retry_max:g} is less than retry_initial ({retry_initial:g})",
+            )
+        return OutboxConfig(
+            max_attempts=max_attempts, retry_initial=retry_initial, retry_max=retry_max
+        )
+
+    def _templates(self, t: _Table) -> TemplatesConfig:
+        folder = t.optional_path("folder")
+        if folder is not None and not folder.is_dir():
+            problem = "is not a folder" if folder.exists() else "does not exist"
+            t.invalid("folder", f"{folder} {problem}")
+        return TemplatesConfig(folder=folder)
+
+    def _logging(self, t: _Table) -> LoggingConfig:
+        return LoggingConfig(level=t.choice("level", "INFO", _LEVELS, _LEVEL_ALIASES))
+
+
+class _Table:
+    """One section: typed getters that record a problem and return a placeholder on error."""
+
+    def __init__(self, loader: _Loader, name: str, data: Mapping[str, Any]) -> None:
+        self.loader = loader
+        self.name = name
+        self.data = data
+        self.keys = _SCHEMA[name]
+        self.failed: set[str] = set()
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def report(self, key: str, message: str) -> None:
+        self.failed.add(key)
+        self.loader.problems.append(f"{self.loader.label}: [{self.name}] {key}: {message}")
+
+    def _expected(self, key: str) -> str:
+        spec = self.keys[key]
+        return f"expected {spec.expect}, e.g. {spec.example}"
+
+    def missing(self, key: str, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        self.report(key, f"missing{why}; {self._expected(key)}")
+
+    def invalid(self, key: str, reason: str) -> None:
+        self.report(key, f"{reason}; {self._expected(key)}")
+
+    def check_unknown(self) -> None:
+        for key in self.data:
+            if key in self.keys:
+                continue
+            match = difflib.get_close_matches(key, list(self.keys), n=1)
+            owners = [s for s, keys in _SCHEMA.items() if key in keys and s != self.name]
+            if match:
+                hint = f"did you mean {match[0]!r}?"
+            elif owners:
+                hint = f"{key!r} belongs in " + " or ".join(f"[{s}]" for s in owners)
+            else:
+                hint = "known keys: " + ", ".join(self.keys)
+            self.report(key, f"unknown key; {hint}")
+
+    # -- raw access --------------------------------------------------------------------------
+
+    def _get(self, key: str, expected: str, accept: Callable[[object], bool]) -> object:
+        """The value if present and of an accepted type; _MISSING if absent or wrong."""
+        if key not in self.data:
+            return _MISSING
+        value: object = self.data[key]
+        if accept(value):
+            return value
+        secret = self.keys[key].secret
+        hint = ""
+        if isinstance(value, str) and expected != "a string" and _is_number(value):
+            hint = "; remove the quotes"
+        elif expected == "a string" and isinstance(value, int | float):
+            hint = "; put the value in quotes"
+        elif expected == "a whole number" and isinstance(value, float) and value.is_integer():
+            hint = "; leave out the decimal point"
+        self.report(
+            key,
+            f"expected {expected}, e.g. {self.keys[key].example}; "
+            f"{_got(value, secret=secret)}{hint}",
+        )
+        return _MISSING
+
+    def _string(self, key: str) -> str | None:
+        value = self._get(key, "a string", lambda v: isinstance(v, str))
+        return value if isinstance(value, str) else None
+
+    # -- typed getters -----------------------------------------------------------------------
+
+    def text(self, key: str, default: str | None = None, *, allow_empty: bool = False) -> str:
+        """A string; required when default is None. Placeholder on error: default or ''."""
+        value = self._string(key)
+        if value is None:
+            if key not in self.data and default is None:
+                self.missing(key)
+            return "" if default is None else default
+        if not allow_empty and not value.strip():
+            self.invalid(key, "is empty")
+            return "" if default is None else default
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        value = self._string(key)
+        if value is not None and not value.strip():
+            self.invalid(key, "is empty; leave the key out instead")
+            return None
+        return value
+
+    def host(self, key: str) -> str:
+        host = self.text(key)
+        if key in self.failed:
+            return host
+        if "://" in host:
+            self.invalid(key, f"{host!r} is a URL; give only the host name")
+        elif re.fullmatch(r"[^:\s]+:\d+", host):
+            self.invalid(key, f"{host!r} contains a port; put the port in port = ...")
+        elif re.search(r"[\s/@]", host) or host.startswith("."):
+            self.invalid(key, f"{host!r} is not a host name")
+        return host
+
+    def address(self, key: str, *, what: str) -> str:
+        value = self.text(key)
+        if key in self.failed:
+            return value
+        if "<" in value or '"' in value:
+            self.invalid(key, f"{value!r} is more than an address; give {what}")
+        elif not _ADDRESS.fullmatch(value):
+            self.invalid(key, f"{value!r} is not an e-mail address")
+        else:
+            try:
+                _ascii_domain(value.rpartition("@")[2])
+            except UnicodeError:
+                self.invalid(key, f"the domain of {value!r} is not a valid domain name")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int, maximum: int | None) -> int:
+        value = self.optional_integer(key, minimum, maximum)
+        return default if value is None else value
+
+    def optional_integer(self, key: str, minimum: int, maximum: int | None) -> int | None:
+        value = self._get(key, "a whole number", _is_int)
+        if not isinstance(value, int):
+            return None
+        if value < minimum or (maximum is not None and value > maximum):
+            limit = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+            self.invalid(key, f"{value} is out of range ({limit})")
+            return None
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        """A finite number of seconds above zero; integers are accepted."""
+        value = self._get(key, "a number", _is_number_value)
+        if not isinstance(value, int | float):
+            return default
+        number = float(value)
+        if not math.isfinite(number) or number <= 0:
+            self.invalid(key, f"{value} is not a number of seconds more than 0")
+            return default
+        return number
+
+    def choice(
+        self, key: str, default: _T, options: Mapping[str, _T], aliases: Mapping[str, str]
+    ) -> _T:
+        value = self._string(key)
+        if value is None:
+            return default
+        folded = value.strip().lower()
+        if folded in options:
+            return options[folded]
+        suggestion: str | None = aliases.get(folded)
+        if suggestion is None:
+            match = difflib.get_close_matches(folded, list(options), n=1)
+            suggestion = str(options[match[0]]) if match else None
+        did_you_mean = f" (did you mean {suggestion!r}?)" if suggestion else ""
+        self.invalid(key, f"{value!r} is not allowed{did_you_mean}")
+        return default
+
+    def optional_path(self, key: str) -> Path | None:
+        value = self.optional_text(key)
+        if value is None:
+            return None
+        return self.loader.base / value
+
+    def ca_file(self, key: str) -> Path | None:
+        path = self.optional_path(key)
+        if path is None:
+            return None
+        if not path.is_file():
+            self.invalid(key, f"{path} {'is not a file' if path.exists() else 'does not exist'}")
+            return path
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        except ssl.SSLError:
+            self.invalid(key, f"{path} holds no PEM certificates")
+        except OSError as exc:
+            self.invalid(key, f"cannot read {path}: {exc.strerror}")
+        return path
+
+    def timezone(self, key: str) -> ZoneInfo:
+        name = self.text(key, DEFAULT_TIMEZONE)
+        if key in self.failed:
+            return ZoneInfo("UTC")
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            zones = sorted(available_timezones())
+            lowered = {zone.lower(): zone for zone in zones}
+            if name.lower() in lowered:
+                match = [lowered[name.lower()]]
+            else:
+                match = difflib.get_close_matches(name, zones, n=1)
+            hint = f" (did you mean {match[0]!r}?)" if match else ""
+            self.invalid(key, f"{name!r} is not a known time zone{hint}")
+            return ZoneInfo("UTC")
+
+    def distinct_folders(self, *folders: tuple[str, str]) -> None:
+        seen: dict[str, str] = {}
+        for key, name in folders:
+            if key in self.failed:
+                continue
+            normal = "INBOX" if name.upper() == "INBOX" else name
+            if normal in seen:
+                self.invalid(key, f"{name!r} is the same folder as {seen[normal]}")
+            else:
+                seen[normal] = key
+
+    # -- secrets -----------------------------------------------------------------------------
+
+    def secret(self, credential: str, *, required: bool) -> Secret | None:
+        """The password from exactly one source, or from the systemd credential."""
+        given = [key for key in _PASSWORD_SOURCES if key in self.data]
+        found: list[Secret] = []
+        for key in given:
+            value = self._secret_from(key)
+            if value is not None:
+                found.append(value)
+        if len(given) > 1:
+            self.report(
+                given[-1],
+                "give only one of password, password_file and password_env, "
+                f"not {' and '.join(given)} together",
+            )
+            return None
+        if given:
+            return found[0] if found else None
+        directory = self.loader.env.get(ENV_CREDENTIALS, "")
+        if directory:
+            path = Path(directory) / credential
+            if path.exists():
+                return self._read_secret_file("password", path, f"systemd credential {path}")
+        if required:
+            reason = " (username is set, so a password is needed)" if self.name == "smtp" else ""
+            message = (
+                f"missing{reason}; expected password_file, password_env or (discouraged) "
+                f"password, or a systemd credential named {credential} (LoadCredential=), "
+                f"e.g. {self.keys['password_file'].example} "
+                f"or {self.keys['password_env'].example}"
+            )
+            if directory:
+                message += f"; ${ENV_CREDENTIALS} ({directory}) holds no {credential}"
+            self.report("password", message)
+        return None
+
+    def _secret_from(self, key: str) -> Secret | None:
+        value = self._string(key)
+        if value is None:
+            return None
+        if key == "password":
+            if not value:
+                self.invalid(key, "is empty")
+                return None
+            return Secret(value)
+        if key == "password_file":
+            if not value.strip():
+                self.invalid(key, "is empty")
+                return None
+            path = self.loader.base / value
+            return self._read_secret_file(key, path, str(path))
+        if not _ENV_NAME.fullmatch(value):
+            self.invalid(key, "is not a valid environment variable name")
+            return None
+        content = self.loader.env.get(value)
+        if content is None:
+            self.report(
+                key,
+                f"the environment variable {value} is not set; set it in mailbot's environment "
+                "(e.g. EnvironmentFile= in the systemd unit)",
+            )
+            return None
+        if not content:
+            self.report(key, f"the environment variable {value} is empty")
+            return None
+        return Secret(content)
+
+    def _read_secret_file(self, key: str, path: Path, name: str) -> Secret | None:
+        try:
+            content = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            self.report(key, f"{name} does not exist")
+            return None
+        except UnicodeDecodeError:
+            self.report(key, f"{name} is not UTF-8 text")
+            return None
+        except OSError as exc:
+            self.report(key, f"cannot read {name}: {exc.strerror}")
+            return None
+        content = content.removesuffix("\n").removesuffix("\r")
+        if not content:
+            self.report(key, f"{name} is empty")
+            return None
+        return Secret(content)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number_value(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+_KINDS: Final[Iterable[tuple[type, str, str]]] = (
+    (bool, "a", "boolean"),
+    (int, "an", "integer"),
+    (float, "a", "number"),
+    (str, "a", "string"),
+    (datetime, "a", "date-time"),
+    (date, "a", "date"),
+    (time, "a", "time"),
+    (list, "an", "array"),
+    (dict, "a", "table"),
+)
+
+
+def _got(value: object, *, secret: bool) -> str:
+    """'got the string '993'' — or only the kind of value for secrets, arrays and tables."""
+    article, name = next(
+        ((a, n) for kind, a, n in _KINDS if isinstance(value, kind)),
+        ("a", type(value).__name__),
+    )
+    if secret or isinstance(value, list | dict):
+        return f"got {article} {name}"
+    if isinstance(value, bool):
+        return f"got {str(value).lower()}"
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"got the {name} {shown}"
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
+def _ascii_domain(domain: str) -> str:
+    domain = domain.lower()
+    return domain if domain.isascii() else domain.encode("idna").decode("ascii")
+
+
+def _mask_url(url: str) -> str:
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+def _resolve_sqlite(scheme: str, rest: str, base: Path) -> str | None:
+    """Make a relative SQLite path absolute against base; None when the URL is malformed."""
+    if rest == "":
+        return f"{scheme}://"  # in-memory database
+    if not rest.startswith("/"):
+        return None
+    database, question, query = rest[1:].partition("?")
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return f"{scheme}://{rest}"
+    relative = Path(unquote(database))
+    if relative.is_absolute():
+        return f"{scheme}://{rest}"
+    absolute = os.path.normpath(base / relative).replace("%", "%25").replace("?", "%3F")
+    return f"{scheme}:///{absolute}{question}{query}"

@@ -1,0 +1,131 @@
+"""The vocabulary shared by every layer: inbound mail, cases, messages, states."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+class CaseState(enum.StrEnum):
+    RECEIVED = "received"  # ontvangen: waiting for the admissibility decision
+    IN_PROGRESS = "in_progress"  # in behandeling
+    ANSWERED = "answered"  # beantwoord
+    CLOSED = "closed"  # afgesloten
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    FORM = "form"
+    LETTER = "letter"
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class MessageKind(enum.StrEnum):
+    COMPLAINT = "complaint"  # the mail that opened the case
+    FOLLOW_UP = "follow_up"  # a later mail from the citizen in the same case
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic mail, recorded only
+    BOUNCE = "bounce"  # a delivery status notification about our own mail
+    RECEIPT = "receipt"  # our ontvangstmelding
+    NOTICE = "notice"  # our staff notice
+
+
+class Outcome(enum.StrEnum):
+    """What intake did with one mailbox message."""
+
+    NEW_CASE = "new_case"
+    FOLLOW_UP = "follow_up"
+    BOUNCE = "bounce"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"  # the same Message-ID was stored before (e.g. after UIDVALIDITY changed)
+    NO_CASE = "no_case"  # recorded, but opens no case (auto-reply without a case, our own mail)
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """One mail as read from the mailbox, normalised. Every text is already decoded."""
+
+    sender: Address | None
+    reply_to: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    subject: str
+    date: datetime | None  # the sender's Date header; not trusted for deadlines
+    message_id: str  # without angle brackets; synthesised from the content when missing
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    body_text: str
+    attachments: tuple[Attachment, ...]
+    headers: tuple[tuple[str, str], ...]  # every header, decoded, in order; names as sent
+    defects: tuple[str, ...] = ()  # what the parser had to repair
+
+    def header(self, name: str) -> str | None:
+        """First value of a header, case-insensitively; None when absent."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [value for key, value in self.headers if key.lower() == lname]
+
+
+@dataclass(frozen=True)
+class MailboxMessage:
+    """A raw message as it sits in an IMAP folder."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    raw: bytes
+    arrived_at: datetime  # INTERNALDATE, aware, UTC
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    reference: str
+    state: CaseState
+    channel: Channel
+    citizen_email: str
+    citizen_name: str
+    subject: str
+    received_at: datetime
+    deadline: date
+    messages: tuple[MessageSummary, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    direction: Direction
+    kind: MessageKind
+    message_id: str
+    subject: str
+    at: datetime
+    sender: str
+    recipients: str

@@ -1,0 +1,32 @@
+"""What the services need from the outside world, written as protocols so that the
+adapters (IMAP, SMTP, clock) can be swapped in tests and in the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from mailbot.domain.model import MailboxMessage
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class MailSender(Protocol):
+    def send(self, mail_from: str, recipients: Sequence[str], content: bytes) -> None:
+        """Deliver one message; raise SendTemporaryError or SendPermanentError."""
+
+
+class Mailbox(Protocol):
+    def ensure_folders(self, folders: Sequence[str]) -> None: ...
+
+    def open_folder(self, folder: str) -> tuple[int, list[int]]:
+        """Select `folder`; return its UIDVALIDITY and the UIDs in it, ascending."""
+
+    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[MailboxMessage]: ...
+
+    def move(self, uids: Sequence[int], destination: str) -> None: ...

@@ -1,0 +1,195 @@
+"""The complaints mailbox over IMAP (imapclient).
+
+Messages are fetched with BODY.PEEK[] so that reading never sets \\Seen (people read the
+shared mailbox too, and mailbot processes every message whatever its flags), in batches
+to bound memory, and only moved away after the database has committed them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from mailbot.domain.errors import MailboxLoginError, MailboxUnavailableError, PermanentError
+from mailbot.domain.model import MailboxMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str  # tls | starttls | plain
+    username: str
+    password: str
+    timeout: float
+    ca_file: Path | None = None
+
+
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+class ImapMailbox:
+    """One logged-in IMAP connection. Use as a context manager."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._selected: str | None = None
+        self._uidvalidity = 0
+
+    def __enter__(self) -> ImapMailbox:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def capabilities(self) -> list[str]:
+        return [c.decode() if isinstance(c, bytes) else str(c) for c in self._client.capabilities()]
+
+    def connect(self) -> None:
+        s = self._settings
+        try:
+            client = imapclient.IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=s.security == "tls",
+                ssl_context=_tls_context(s.ca_file) if s.security == "tls" else None,
+                timeout=s.timeout,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentError(
+                f"IMAP {s.host}:{s.port}: TLS certificate not trusted ({exc.verify_message}); "
+                "set [mailbox] ca_file for a private CA"
+            ) from exc
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxUnavailableError(f"IMAP {s.host}:{s.port}: cannot connect: {exc}") from exc
+        # Aware datetimes for INTERNALDATE instead of naive local time.
+        client.normalise_times = False
+        try:
+            if s.security == "starttls":
+                client.starttls(_tls_context(s.ca_file))
+            client.login(s.username, s.password)
+        except LoginError as exc:
+            _safe_logout(client)
+            raise MailboxLoginError(
+                f"IMAP {s.host}:{s.port}: login refused for user {s.username!r}: check "
+                "[mailbox] username and password"
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            _safe_logout(client)
+            raise PermanentError(
+                f"IMAP {s.host}:{s.port}: TLS certificate not trusted ({exc.verify_message})"
+            ) from exc
+        except (OSError, IMAPClientError) as exc:
+            _safe_logout(client)
+            raise MailboxUnavailableError(f"IMAP {s.host}:{s.port}: {exc}") from exc
+        self._client = client
+        log.debug("imap: logged in to %s:%s as %s", s.host, s.port, s.username)
+
+    def close(self) -> None:
+        if self._client is not None:
+            _safe_logout(self._client)
+            self._client = None
+
+    def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (OSError, socket.timeout, IMAPClientError) as exc:
+            raise MailboxUnavailableError(f"IMAP {what}: {exc}") from exc
+
+    def list_folders(self) -> list[str]:
+        return [name for _flags, _sep, name in self._call("LIST", self._client.list_folders)]
+
+    def ensure_folders(self, folders: Sequence[str]) -> None:
+        existing = set(self.list_folders())
+        for folder in folders:
+            if folder not in existing:
+                log.info("imap: creating folder %s", folder)
+                self._call("CREATE", self._client.create_folder, folder)
+
+    def open_folder(self, folder: str) -> tuple[int, list[int]]:
+        info = self._call("SELECT", self._client.select_folder, folder)
+        self._selected = folder
+        uidvalidity = self._uidvalidity = int(info[b"UIDVALIDITY"])
+        uids = sorted(int(u) for u in self._call("SEARCH", self._client.search, ["ALL"]))
+        return uidvalidity, uids
+
+    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[MailboxMessage]:
+        if self._selected != folder:
+            raise RuntimeError(f"fetch from {folder} while {self._selected} is selected")
+        uidvalidity = self._uidvalidity
+        response = self._call(
+            "FETCH", self._client.fetch, list(uids), ["BODY.PEEK[]", "INTERNALDATE"]
+        )
+        for uid in uids:
+            data = response.get(uid)
+            if data is None:  # expunged meanwhile by someone else
+                continue
+            raw = data.get(b"BODY[]")
+            arrived = data.get(b"INTERNALDATE")
+            if raw is None:
+                continue
+            yield MailboxMessage(
+                folder=folder,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                raw=bytes(raw),
+                arrived_at=_aware_utc(arrived),
+            )
+
+    def move(self, uids: Sequence[int], destination: str) -> None:
+        if not uids:
+            return
+        caps = set(self.capabilities)
+        if "MOVE" in caps:
+            self._call("MOVE", self._client.move, list(uids), destination)
+            return
+        # RFC 4315 (UIDPLUS): UID EXPUNGE removes only these UIDs, never a message that
+        # somebody else flagged \Deleted in the shared mailbox.
+        self._call("COPY", self._client.copy, list(uids), destination)
+        self._call("STORE", self._client.add_flags, list(uids), [imapclient.DELETED])
+        if "UIDPLUS" in caps:
+            self._call("UID EXPUNGE", self._client.uid_expunge, list(uids))
+        else:
+            self._call("EXPUNGE", self._client.expunge)
+
+
+def _aware_utc(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _safe_logout(client: Any) -> None:
+    try:
+        client.logout()
+    except (OSError, IMAPClientError):
+        try:
+            client.shutdown()
+        except OSError:
+            pass

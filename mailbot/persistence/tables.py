@@ -1,0 +1,166 @@
+"""The database schema. Alembic migrations in migrations/versions are the source of truth
+for the live schema; these classes must match them (tests compare the two)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no offset: store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times inside mailbot are aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Blob(Base):
+    """Content-addressed storage for raw messages and attachments (key: SHA-256 hex)."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReferenceCounter(Base):
+    """Last number handed out per year; one row per (prefix, year)."""
+
+    __tablename__ = "reference_counters"
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    citizen_email: Mapped[str] = mapped_column(String(320), index=True)
+    citizen_name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[date] = mapped_column(Date, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    messages: Mapped[list[MessageRow]] = relationship(
+        back_populates="case", order_by="MessageRow.id"
+    )
+
+
+class MessageRow(Base):
+    """Every mail of a case, in and out."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str] = mapped_column(Text, default="")
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+    case: Mapped[CaseRow] = relationship(back_populates="messages")
+    attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+
+
+class MailboxItemRow(Base):
+    """One IMAP message handled by intake, keyed by folder + UIDVALIDITY + UID so that a
+    crash between the database commit and the MOVE never processes it twice."""
+
+    __tablename__ = "mailbox_items"
+    __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    raw_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    moved_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class OutboxRow(Base):
+    """Outgoing mail, written in the transaction that decided to send it; delivered by the
+    dispatch job. `key` makes every decision idempotent (e.g. 'receipt:KL-2026-0042')."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(998))
+    mail_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[str] = mapped_column(Text)  # comma-separated envelope recipients
+    subject: Mapped[str] = mapped_column(Text)
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # the complete RFC 5322 message
+    status: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)

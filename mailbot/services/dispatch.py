@@ -1,0 +1,130 @@
+"""Delivery of the outbox. Temporary SMTP failures are retried with exponential backoff;
+permanent ones (and running out of attempts) mark the row failed and tell the coordinator.
+
+At-least-once: a row is marked sent right after the server accepted it. If the process
+dies between the two, the mail goes out again after a restart with the same Message-ID,
+so mail clients show it once; that window is one database commit wide.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.config import Config
+from mailbot.domain.errors import SendPermanentError, SendTemporaryError
+from mailbot.domain.model import Address, MessageKind
+from mailbot.domain.ports import Clock, MailSender
+from mailbot.persistence.tables import CaseRow, OutboxRow
+from mailbot.services.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Config,
+        sessions: sessionmaker[Session],
+        sender: MailSender,
+        outbox: Outbox,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.sender = sender
+        self.outbox = outbox
+        self.clock = clock
+
+    def backoff(self, attempts: int) -> timedelta:
+        cfg = self.config.outbox
+        seconds = min(cfg.retry_max, cfg.retry_initial * (2 ** max(attempts - 1, 0)))
+        return timedelta(seconds=seconds)
+
+    def run_pass(self, stop: threading.Event | None = None, limit: int = 500) -> DispatchStats:
+        """Deliver every due row once. Rows are read in id order; each is its own
+        transaction so one bad row never holds back the others."""
+        stats = DispatchStats()
+        with self.sessions() as session:
+            due = list(
+                session.execute(
+                    select(OutboxRow.id)
+                    .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= self.clock())
+                    .order_by(OutboxRow.id)
+                    .limit(limit)
+                ).scalars()
+            )
+        for row_id in due:
+            if stop is not None and stop.is_set():
+                break
+            self._deliver(row_id, stats)
+        return stats
+
+    def _deliver(self, row_id: int, stats: DispatchStats) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(OutboxRow, row_id)
+            if row is None or row.status != "pending":
+                return  # another instance got here first
+            recipients = [r for r in row.recipients.split(",") if r]
+            try:
+                self.sender.send(row.mail_from, recipients, row.content)
+            except SendTemporaryError as exc:
+                row.attempts += 1
+                row.last_error = str(exc)
+                if row.attempts >= self.config.outbox.max_attempts:
+                    self._give_up(session, row, f"gave up after {row.attempts} attempts: {exc}")
+                    stats.failed += 1
+                    return
+                row.next_attempt_at = self.clock() + self.backoff(row.attempts)
+                stats.retried += 1
+                log.warning(
+                    "dispatch: outbox=%s kind=%s attempt %s failed for now (%s); next try %s",
+                    row.id, row.kind, row.attempts, exc, row.next_attempt_at.isoformat(),
+                )
+                return
+            except SendPermanentError as exc:
+                row.attempts += 1
+                self._give_up(session, row, str(exc))
+                stats.failed += 1
+                return
+            row.attempts += 1
+            row.status = "sent"
+            row.sent_at = self.clock()
+            row.last_error = ""
+            stats.sent += 1
+            log.info("dispatch: outbox=%s kind=%s sent", row.id, row.kind)
+
+    def _give_up(self, session: Session, row: OutboxRow, reason: str) -> None:
+        row.status = "failed"
+        row.last_error = reason
+        log.error("dispatch: outbox=%s kind=%s failed for good: %s", row.id, row.kind, reason)
+        if row.kind == MessageKind.NOTICE.value and row.key.startswith("failure:"):
+            return  # a failure report that fails itself is only logged: no loop
+        case = session.get(CaseRow, row.case_id) if row.case_id is not None else None
+        self.outbox.enqueue(
+            session,
+            key=f"failure:{row.id}",
+            kind=MessageKind.NOTICE,
+            template="staff_send_failure",
+            to=[Address(self.config.staff.coordinator)],
+            now=self.clock(),
+            case=case,
+            auto_submitted="auto-generated",
+            reference=case.reference if case else None,
+            what=row.kind,
+            recipients=row.recipients,
+            subject=row.subject,
+            reason=reason,
+        )

@@ -1,0 +1,87 @@
+"""Queueing outgoing mail. The code that decides to send only writes an outbox row, in
+its own transaction; the dispatch job delivers it (see dispatch.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.domain.model import Address, Direction, MessageKind
+from mailbot.outbound.compose import ComposedMail, compose, new_message_id
+from mailbot.outbound.render import TemplateRenderer
+from mailbot.persistence.tables import CaseRow, MessageRow, OutboxRow
+
+
+class Outbox:
+    def __init__(self, renderer: TemplateRenderer, sender: Address, message_id_domain: str):
+        self.renderer = renderer
+        self.sender = sender
+        self.domain = message_id_domain
+
+    def enqueue(
+        self,
+        session: Session,
+        *,
+        key: str,
+        kind: MessageKind,
+        template: str,
+        to: Sequence[Address],
+        now: datetime,
+        case: CaseRow | None = None,
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
+        auto_submitted: str = "auto-replied",
+        **context: object,
+    ) -> OutboxRow | None:
+        """Render and queue one mail; a second call with the same key does nothing."""
+        exists = session.execute(select(OutboxRow.id).where(OutboxRow.key == key)).first()
+        if exists is not None:
+            return None
+        rendered = self.renderer.render(template, **context)
+        composed: ComposedMail = compose(
+            sender=self.sender,
+            to=to,
+            rendered=rendered,
+            message_id=new_message_id(self.domain),
+            now=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_submitted=auto_submitted,
+        )
+        row = OutboxRow(
+            key=key,
+            case_id=case.id if case is not None else None,
+            kind=kind.value,
+            message_id=composed.message_id,
+            mail_from=self.sender.email,
+            recipients=",".join(composed.recipients),
+            subject=composed.subject,
+            content=composed.content,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            last_error="",
+            created_at=now,
+        )
+        session.add(row)
+        if case is not None:
+            session.add(
+                MessageRow(
+                    case_id=case.id,
+                    direction=Direction.OUT.value,
+                    kind=kind.value,
+                    message_id=composed.message_id,
+                    in_reply_to=in_reply_to or "",
+                    sender=str(self.sender),
+                    recipients=", ".join(str(a) for a in to),
+                    subject=composed.subject,
+                    at=now,
+                    body_text=rendered.text,
+                    raw_sha256=None,
+                )
+            )
+        session.flush()
+        return row

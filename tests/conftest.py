@@ -1,0 +1,107 @@
+"""Fixtures for real servers; the machinery lives in tests/servers.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import (
+    DovecotServer,
+    Mailbox,
+    PostgresUnavailable,
+    ServerStartError,
+    SmtpSink,
+    fresh_pg_database,
+)
+
+SMTP_AUTH_USER = "mailbot"
+SMTP_AUTH_PASSWORD = "smtp-geheim"
+
+
+def _start_dovecot(tls: bool) -> Iterator[DovecotServer]:
+    server = DovecotServer(tls=tls)
+    try:
+        try:
+            server.start()
+        except ServerStartError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    """A private Dovecot on 127.0.0.1:<free port>, plain IMAP (ssl = no)."""
+    yield from _start_dovecot(tls=False)
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls() -> Iterator[DovecotServer]:
+    """A private Dovecot with a trustme CA: .port is imaps, .starttls_port requires STARTTLS."""
+    yield from _start_dovecot(tls=True)
+
+
+@pytest.fixture
+def mailbox(dovecot: DovecotServer) -> Mailbox:
+    """A new, empty IMAP account on the plain Dovecot, only for this test."""
+    return dovecot.new_mailbox()
+
+
+@pytest.fixture
+def mailbox_tls(dovecot_tls: DovecotServer) -> Mailbox:
+    """A new, empty IMAP account on the TLS Dovecot (imaps); .ssl_context trusts the CA."""
+    return dovecot_tls.new_mailbox()
+
+
+def _run_sink(auth: tuple[str, str] | None) -> Iterator[SmtpSink]:
+    sink = SmtpSink(auth=auth)
+    try:
+        sink.start()
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield sink
+    finally:
+        sink.stop()  # re-raises errors from the server thread
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """A real aiosmtpd server on 127.0.0.1:<free port> that keeps what it receives."""
+    yield from _run_sink(auth=None)
+
+
+@pytest.fixture
+def smtp_server_auth() -> Iterator[SmtpSink]:
+    """Like smtp_server, but MAIL FROM needs AUTH PLAIN/LOGIN as .username/.password."""
+    yield from _run_sink(auth=(SMTP_AUTH_USER, SMTP_AUTH_PASSWORD))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """SQLAlchemy URL of a new, empty PostgreSQL database, dropped afterwards."""
+    # Fail, never skip: a missing PostgreSQL must not turn half the suite green.
+    # (A fixture generator only sees its own exceptions, never the test's.)
+    try:
+        with fresh_pg_database() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """SQLAlchemy URL of a SQLite file in this test's tmp_path."""
+    return f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on SQLite and on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    url: str = request.getfixturevalue(fixture)
+    return url

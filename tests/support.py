@@ -1,0 +1,77 @@
+"""Helpers for tests that run mailbot against the real servers of conftest.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from servers import Mailbox, SmtpSink
+
+COORDINATOR = "coordinator@gemeente.example"
+FROM_ADDRESS = "klachten@gemeente.example"
+
+
+def write_config(
+    directory: Path,
+    mailbox: Mailbox,
+    smtp: SmtpSink,
+    db_url: str,
+    /,
+    **sections: dict[str, Any],
+) -> Path:
+    """A config file for this test's servers; `sections` override or add keys."""
+    values: dict[str, dict[str, Any]] = {
+        "mailbox": {
+            "host": mailbox.host,
+            "port": mailbox.port,
+            "security": "plain",
+            "username": mailbox.username,
+            "password": mailbox.password,
+            "poll_interval": 0.5,
+        },
+        "smtp": {
+            "host": smtp.host,
+            "port": smtp.port,
+            "security": "plain",
+            "from_address": FROM_ADDRESS,
+            "from_name": "Klachtendienst Gemeente",
+        },
+        "database": {"url": db_url},
+        "staff": {"coordinator": COORDINATOR},
+        "outbox": {"retry_initial": 1.0, "retry_max": 2.0},
+    }
+    for section, keys in sections.items():
+        values.setdefault(section, {}).update(keys)
+    lines: list[str] = []
+    for section, keys in values.items():
+        lines.append(f"[{section}]")
+        for key, value in keys.items():
+            lines.append(f"{key} = {_toml(value)}")
+        lines.append("")
+    path = directory / "config.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def mailbot(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process, as ops would."""
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

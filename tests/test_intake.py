@@ -1,0 +1,301 @@
+"""Intake end to end: real Dovecot, real SMTP server (aiosmtpd), real databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import Mailbox, SmtpSink
+from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
+
+from mailbot.config import load_config
+from mailbot.daemon import App
+
+ARRIVED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10:15 in Brussels
+
+
+def complaint(
+    name: str,
+    address: str,
+    subject: str,
+    body: str = "Goedemiddag,\n\nIk wacht al drie weken op een antwoord van de dienst.\n",
+    *,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    html: str | None = None,
+    attachment: tuple[str, str, bytes] | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{address}>" if name else address
+    msg["To"] = FROM_ADDRESS
+    msg["Subject"] = subject
+    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
+    msg["Message-ID"] = message_id or make_msgid(domain="burger.example")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    for key, value in (headers or {}).items():
+        msg[key] = value
+    if html is not None:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(body)
+    if attachment is not None:
+        filename, ctype, data = attachment
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+_APPS: list[App] = []
+
+
+def make_app(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **kw: dict) -> App:
+    app = App(load_config(write_config(tmp_path, mailbox, smtp, db_url, **kw)))
+    _APPS.append(app)
+    app.upgrade_schema()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    while _APPS:
+        _APPS.pop().close()
+
+
+def by_recipient(smtp: SmtpSink, address: str) -> list:
+    return [m for m in smtp.messages if address in m.rcpt_tos]
+
+
+def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    original_id = "<eerste.klacht@burger.example>"
+    mailbox.append(
+        "INBOX",
+        complaint(
+            "José Peeters",
+            "jose.peeters@burger.example",
+            "Wachttijd bij Burgerzaken",
+            message_id=original_id,
+        ),
+        when=ARRIVED,
+        flags=[b"\\Seen"],  # somebody read it already in the shared mailbox
+    )
+    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url)
+
+    report = app.run_once()
+
+    assert report.dispatch.sent == 2
+    receipt = by_recipient(smtp_server, "jose.peeters@burger.example")
+    assert len(receipt) == 1
+    msg = receipt[0].message
+    assert msg["Subject"] == "Ontvangstmelding van je klacht [KL-2026-0001]"
+    assert msg["In-Reply-To"] == original_id
+    assert original_id in msg["References"]
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert msg["Message-ID"].endswith("@gemeente.example>")
+    assert receipt[0].mail_from == FROM_ADDRESS
+    text = " ".join(msg.get_body(("plain",)).get_content().split())
+    html = msg.get_body(("html",)).get_content()
+    assert "Beste José Peeters" in text
+    assert "24 november 2026" in text  # received
+    assert "ten laatste op 24 december 2026 een gemotiveerd antwoord" in text
+    assert "ontvankelijk" in text and "betrokken dienst" in text
+    assert "KL-2026-0001" in text and "Antwoord dan gewoon op deze mail" in text
+    assert "24 december 2026" in html and "Jos&eacute;" not in html and "José" in html
+
+    notice = by_recipient(smtp_server, COORDINATOR)
+    assert len(notice) == 1
+    notice_text = notice[0].message.get_body(("plain",)).get_content()
+    assert notice[0].message["Subject"] == "Nieuwe klacht KL-2026-0001: Wachttijd bij Burgerzaken"
+    assert "jose.peeters@burger.example" in notice_text
+    assert "24 december 2026" in notice_text
+    assert "Ik wacht al drie weken" in notice_text
+
+    assert mailbox.uids("INBOX") == []
+    assert len(mailbox.uids("Verwerkt")) == 1
+    assert "Quarantaine" in mailbox.folders()
+
+
+def test_cli_lists_and_shows_the_case_as_json(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    mailbox.append(
+        "INBOX", complaint("An Janssens", "an@burger.example", "Onbeleefd onthaal"), when=ARRIVED
+    )
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
+    run = mailbot("--config", config, "run", "--once")
+    assert run.returncode == 0, run.stderr
+
+    listed = mailbot("--config", config, "cases", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    cases = json.loads(listed.stdout)
+    assert [c["reference"] for c in cases] == ["KL-2026-0001"]
+    case = cases[0]
+    assert case["state"] == "received"
+    assert case["channel"] == "email"
+    assert case["citizen_email"] == "an@burger.example"
+    assert case["citizen_name"] == "An Janssens"
+    assert case["subject"] == "Onbeleefd onthaal"
+    assert case["received_at"] == "2026-11-24T10:15:00+01:00"
+    assert case["deadline"] == "2026-12-24"
+
+    shown = mailbot("--config", config, "cases", "show", "KL-2026-0001", "--json")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    kinds = [(m["direction"], m["kind"]) for m in detail["messages"]]
+    assert kinds == [("in", "complaint"), ("out", "receipt"), ("out", "notice")]
+    assert all(m["message_id"] and m["at"] for m in detail["messages"])
+
+    text = mailbot("--config", config, "cases", "show", "KL-2026-0001")
+    assert "KL-2026-0001" in text.stdout and "an@burger.example" in text.stdout
+    missing = mailbot("--config", config, "cases", "show", "KL-2026-9999")
+    assert missing.returncode == 1 and "no case KL-2026-9999" in missing.stderr
+
+
+def test_follow_ups_join_their_case_without_a_new_receipt(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    first_id = "<begin@burger.example>"
+    mailbox.append(
+        "INBOX",
+        complaint("Els", "els@burger.example", "Vergunning te laat", message_id=first_id),
+        when=ARRIVED,
+    )
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    app.run_once()
+    receipt = by_recipient(smtp_server, "els@burger.example")[0].message
+
+    later = ARRIVED + timedelta(days=2)
+    # 1. a reply to the receipt: reference in the subject after a Dutch prefix
+    mailbox.append(
+        "INBOX",
+        complaint("Els", "els@burger.example", f"Antw: {receipt['Subject']}", body="Nog een foto."),
+        when=later,
+    )
+    # 2. a reply to her own first mail, no reference in the subject
+    mailbox.append(
+        "INBOX",
+        complaint("Els", "els@burger.example", "Re: Vergunning te laat", in_reply_to=first_id),
+        when=later,
+    )
+    # 3. a reply to the receipt's Message-ID from another client that rewrote the subject
+    mailbox.append(
+        "INBOX",
+        complaint("Els", "els@burger.example", "nog iets", in_reply_to=receipt["Message-ID"]),
+        when=later,
+    )
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"follow_up": 3}
+    assert len(by_recipient(smtp_server, "els@burger.example")) == 1  # still one receipt
+    with app.sessions() as session:
+        from mailbot.persistence import repository as repo
+
+        cases = repo.list_cases(session)
+        assert [c.reference for c in cases] == ["KL-2026-0001"]
+        case = repo.find_case_by_reference(session, "KL-2026-0001")
+        assert case is not None
+        kinds = [m.kind for m in case.messages if m.direction == "in"]
+        assert kinds == ["complaint", "follow_up", "follow_up", "follow_up"]
+        assert case.deadline.isoformat() == "2026-12-24"  # a follow-up never moves it
+
+
+def test_no_receipt_to_robots_lists_spam_or_ourselves(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    mails = [
+        complaint(
+            "Afwezig",
+            "piet@burger.example",
+            "Afwezig: uw bericht",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        complaint(
+            "Nieuwsbrief",
+            "nieuws@vereniging.example",
+            "Nieuwsbrief november",
+            headers={"List-Id": "<nieuws.vereniging.example>", "Precedence": "list"},
+        ),
+        complaint("", "spammer@spam.example", "WIN NU", headers={"X-Spam-Flag": "YES"}),
+        complaint("Webshop", "no-reply@webshop.example", "Je bestelling"),
+        complaint("Klachtendienst", FROM_ADDRESS, "Ontvangstmelding van je klacht"),
+    ]
+    for raw in mails:
+        mailbox.append("INBOX", raw, when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None
+    assert report.intake.outcomes == {"no_case": 2, "new_case": 3}
+    citizens = [m for m in smtp_server.messages if COORDINATOR not in m.rcpt_tos]
+    assert citizens == []  # not one automatic reply went out
+    notices = by_recipient(smtp_server, COORDINATOR)
+    assert len(notices) == 3  # list, spam and no-reply still reach the coordinator
+    for notice in notices:
+        assert "GEEN ontvangstmelding" in notice.message.get_body(("plain",)).get_content()
+    assert mailbox.uids("INBOX") == []
+    assert len(mailbox.uids("Verwerkt")) == 5
+
+
+def test_receipts_per_sender_per_day_are_limited(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    for i in range(5):
+        mailbox.append(
+            "INBOX", complaint("Boze Burger", "boos@burger.example", f"Klacht {i}"), when=ARRIVED
+        )
+    app = make_app(
+        tmp_path, mailbox, smtp_server, sqlite_url, receipts={"max_per_sender_per_day": 3}
+    )
+    app.run_once()
+    assert len(by_recipient(smtp_server, "boos@burger.example")) == 3
+    assert len(by_recipient(smtp_server, COORDINATOR)) == 5  # five cases all the same
+
+
+def test_a_bounce_of_our_receipt_joins_the_case(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    mailbox.append("INBOX", complaint("Typo", "tipo@burger.example", "Rioolwerken"), when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url)
+    app.run_once()
+    receipt = by_recipient(smtp_server, "tipo@burger.example")[0]
+    dsn = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.gemeente.example>\r\n"
+        f"To: {FROM_ADDRESS}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "Message-ID: <dsn1@mx.gemeente.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n'
+        "\r\n--b1\r\nContent-Type: text/plain\r\n\r\n"
+        "This is the mail system. Your message could not be delivered.\r\n"
+        "\r\n--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.gemeente.example\r\n\r\n"
+        "Final-Recipient: rfc822; tipo@burger.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "\r\n--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: {FROM_ADDRESS}\r\nTo: tipo@burger.example\r\n"
+        f"Subject: {receipt.subject}\r\nMessage-ID: {receipt.message['Message-ID']}\r\n"
+        "\r\n--b1--\r\n"
+    ).encode()
+    mailbox.append("INBOX", dsn, when=ARRIVED + timedelta(minutes=5))
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"bounce": 1}
+    assert len(by_recipient(smtp_server, "tipo@burger.example")) == 1  # nothing to the robot
+    notices = by_recipient(smtp_server, COORDINATOR)
+    assert [n.subject for n in notices][-1] == "Mail niet afgeleverd in dossier KL-2026-0001"
+    show = mailbot("--config", tmp_path / "config.toml", "cases", "show", "KL-2026-0001", "--json")
+    kinds = [m["kind"] for m in json.loads(show.stdout)["messages"]]
+    assert kinds == ["complaint", "receipt", "notice", "bounce", "notice"]
