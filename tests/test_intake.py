@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import make_msgid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,7 @@ def complaint(
         filename, ctype, data = attachment
         maintype, subtype = ctype.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels and as IMAP stores it
 
 
 _APPS: list[App] = []

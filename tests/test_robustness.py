@@ -111,17 +111,17 @@ def fifty_mails() -> tuple[list[bytes], dict[str, int]]:
 
 
 def test_fifty_varied_mails_then_a_second_run_does_nothing(
-    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
 ) -> None:
     mails, expected = fifty_mails()
     for i, raw in enumerate(mails):
         mailbox.append("INBOX", raw, when=ARRIVED + timedelta(seconds=i))
-    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
+    config = write_config(tmp_path, mailbox, smtp_server, db_url)
 
     first = mailbot("--config", config, "run", "--once")
     assert first.returncode == 0, first.stderr
 
-    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url)
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
     with app.sessions() as session:
         from mailbot.persistence import repository as repo
 

@@ -54,8 +54,6 @@ class ParseError(Exception):
 # RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon; §4.5 (obsolete
 # syntax) allows white space before the colon.
 _FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_NON_ASCII_BYTES = re.compile(rb"[\x80-\xff]")
 # Bytes 0x80-0x9F are C1 controls in ISO-8859-1 but printable (smart quotes, en dash, euro)
 # in Windows-1252, which is what a mail labelled iso-8859-1 with such bytes really is.
 _C1_BYTES = re.compile(rb"[\x80-\x9f]")
@@ -264,8 +262,14 @@ def _decode_words(text: str, where: str, defects: list[str]) -> str:
 
 def _header_text(value: str, where: str, defects: list[str]) -> str:
     """A header value as a person reads it: 8-bit decoded, unfolded, words decoded."""
-    text = _decode_words(_FOLD.sub("", _unsurrogate(value, where, defects)), where, defects)
-    return text.replace("\x00", "").strip()
+    text = _unsurrogate(value, where, defects)
+    if "\n" in text:
+        text = _FOLD.sub("", text)
+    if "=?" in text:
+        text = _decode_words(text, where, defects)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text.strip()
 
 
 # --- addresses -----------------------------------------------------------------------------
@@ -435,11 +439,18 @@ def _repair_field(field_bytes: bytes, defects: list[str]) -> bytes:
     return name_bytes + b": " + text.encode("utf-8") + ending
 
 
+def _header_end(data: bytes) -> int:
+    """Offset of the empty line that ends the header block, or -1 (two plain finds: fast)."""
+    crlf = data.find(b"\n\r\n")
+    lf = data.find(b"\n\n", 0, crlf if crlf >= 0 else len(data))
+    return lf if lf >= 0 else crlf
+
+
 def _repair_header_block(data: bytes, defects: list[str]) -> bytes:
     """Give mail-parser a header block it reads correctly; mail without 8-bit is untouched."""
-    match = _HEADER_END.search(data)
-    block, rest = (data[: match.start()], data[match.start() :]) if match else (data, b"")
-    if _NON_ASCII_BYTES.search(block) is None:
+    end = _header_end(data)
+    block, rest = (data[: end + 1], data[end + 1 :]) if end >= 0 else (data, b"")
+    if block.isascii():
         return data
     fields: list[list[bytes]] = []
     for line in block.splitlines(keepends=True):
@@ -450,7 +461,7 @@ def _repair_header_block(data: bytes, defects: list[str]) -> bytes:
     repaired: list[bytes] = []
     for lines in fields:
         joined = b"".join(lines)
-        if _NON_ASCII_BYTES.search(joined) is None:
+        if joined.isascii():
             repaired.append(joined)
         else:
             repaired.append(_repair_field(joined, defects))
@@ -549,8 +560,8 @@ def _flatten(message: Message) -> bytes:
 def _body_bytes(part: Message) -> bytes:
     """The body of a part without its own headers (message/delivery-status and the like)."""
     flat = _flatten(part)
-    end = _HEADER_END.search(flat)
-    return flat[end.end() :] if end else b""
+    end = _header_end(flat)
+    return flat[end:].lstrip(b"\r\n") if end >= 0 else b""
 
 
 def _filename(part: Message, defects: list[str]) -> str | None:
@@ -722,14 +733,17 @@ def _html_to_text(html: str, defects: list[str]) -> str:
 
 
 def _normalise_text(text: str) -> str:
-    text = _LINE_BREAKS.sub("\n", text).replace("\x00", "")
+    if "\r" in text:
+        text = _LINE_BREAKS.sub("\n", text)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     return text.lstrip("\n").rstrip()
 
 
 def _body_text(parts: _Parts, defects: list[str]) -> str:
     plain = [text for text in parts.plain if text.strip()]
     if plain:
-        return _normalise_text("\n\n".join(_normalise_text(text) for text in plain))
+        return "\n\n".join(_normalise_text(text) for text in plain)
     html = [text for text in parts.html if text.strip()]
     if html:
         return _normalise_text(_html_to_text("\n".join(html), defects))

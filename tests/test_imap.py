@@ -1,0 +1,80 @@
+"""The IMAP adapter against the real Dovecot: TLS verification, MOVE and its fallback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from servers import DovecotServer, Mailbox
+
+from mailbot.domain.errors import MailboxLoginError, MailboxUnavailableError, PermanentError
+from mailbot.inbound.imap import ImapMailbox, ImapSettings
+from test_intake import complaint
+
+
+def settings(mailbox: Mailbox, **kw: object) -> ImapSettings:
+    values: dict[str, object] = {
+        "host": mailbox.host,
+        "port": mailbox.port,
+        "security": "plain",
+        "username": mailbox.username,
+        "password": mailbox.password,
+        "timeout": 10.0,
+    }
+    values.update(kw)
+    return ImapSettings(**values)  # type: ignore[arg-type]
+
+
+def test_fetch_does_not_touch_flags_and_keeps_internaldate(mailbox: Mailbox) -> None:
+    when = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    raw = complaint("An", "an@burger.example", "Klacht")
+    mailbox.append("INBOX", raw, when=when)
+    with ImapMailbox(settings(mailbox)) as imap:
+        uidvalidity, uids = imap.open_folder("INBOX")
+        fetched = list(imap.fetch("INBOX", uids))
+    assert uidvalidity == mailbox.uidvalidity("INBOX")
+    assert [m.raw for m in fetched] == [raw]
+    assert fetched[0].arrived_at == when
+    assert "\\Seen" not in mailbox.messages("INBOX")[0].flags  # BODY.PEEK[]
+
+
+class NoMoveMailbox(ImapMailbox):
+    """The same server, but we pretend it lacks MOVE (RFC 6851), as older servers do."""
+
+    @property
+    def capabilities(self) -> list[str]:
+        return [c for c in super().capabilities if c != "MOVE"]
+
+
+@pytest.mark.parametrize("cls", [ImapMailbox, NoMoveMailbox])
+def test_move_only_moves_the_given_uids(mailbox: Mailbox, cls: type[ImapMailbox]) -> None:
+    for n in range(3):
+        mailbox.append("INBOX", complaint("B", f"b{n}@burger.example", f"Klacht {n}"))
+    keep_uid = mailbox.uids("INBOX")[2]
+    with cls(settings(mailbox)) as imap:
+        imap.ensure_folders(["Verwerkt"])
+        _uv, uids = imap.open_folder("INBOX")
+        imap.move(uids[:2], "Verwerkt")
+    assert mailbox.uids("INBOX") == [keep_uid]
+    assert len(mailbox.uids("Verwerkt")) == 2
+
+
+def test_wrong_password_is_a_login_error_without_the_password(mailbox: Mailbox) -> None:
+    with pytest.raises(MailboxLoginError) as info:
+        ImapMailbox(settings(mailbox, password="verkeerd")).connect()
+    assert "login refused" in str(info.value) and "verkeerd" not in str(info.value)
+
+
+def test_nobody_listening_is_a_transient_error(mailbox: Mailbox) -> None:
+    from servers import free_port
+
+    with pytest.raises(MailboxUnavailableError):
+        ImapMailbox(settings(mailbox, port=free_port())).connect()
+
+
+def test_tls_certificates_are_verified(dovecot_tls: DovecotServer, mailbox_tls: Mailbox) -> None:
+    good = settings(mailbox_tls, security="tls", ca_file=dovecot_tls.ca_path)
+    with ImapMailbox(good) as imap:
+        assert "INBOX" in imap.list_folders()
+    with pytest.raises(PermanentError, match="certificate not trusted"):
+        ImapMailbox(settings(mailbox_tls, security="tls")).connect()

@@ -1,0 +1,100 @@
+"""Storage on SQLite and PostgreSQL: migrations, references under concurrency, blobs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from mailbot.persistence import repository as repo
+from mailbot.persistence.db import (
+    current_revision,
+    downgrade,
+    head_revision,
+    make_engine,
+    make_sessionmaker,
+    upgrade,
+)
+from mailbot.persistence.tables import Base
+
+
+def test_migrations_go_down_and_up_and_match_the_model(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        upgrade(engine)  # a second upgrade is a no-op
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == [], f"tables.py and the migrations disagree: {diff}"
+        downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        upgrade(engine)
+        assert {"cases", "messages", "outbox", "mailbox_items", "blobs"} <= set(
+            inspect(engine).get_table_names()
+        )
+    finally:
+        engine.dispose()
+
+
+def test_blobs_are_stored_once_by_content(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as session:
+            first = repo.store_blob(session, b"dezelfde bijlage")
+            second = repo.store_blob(session, b"dezelfde bijlage")
+        assert first == second
+        with sessions() as session:
+            assert repo.load_blob(session, first) == b"dezelfde bijlage"
+    finally:
+        engine.dispose()
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    from mailbot.persistence.db import make_engine, make_sessionmaker
+    from mailbot.persistence import repository as repo
+
+    engine = make_engine(sys.argv[1])
+    sessions = make_sessionmaker(engine)
+    numbers = []
+    for _ in range(int(sys.argv[2])):
+        with sessions.begin() as session:
+            numbers.append(repo.next_reference_number(session, "KL", 2026))
+    engine.dispose()
+    print(" ".join(map(str, numbers)))
+    """
+)
+
+
+def test_two_processes_never_get_the_same_reference(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    engine.dispose()
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    per_process = 150
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), db_url, str(per_process)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results: list[int] = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        results.extend(int(n) for n in out.split())
+    assert len(results) == 2 * per_process
+    assert sorted(results) == list(range(1, 2 * per_process + 1))  # unique and no gaps
