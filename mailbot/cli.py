@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailbot import __version__
 from mailbot.config import Config, ConfigError, load_config
 from mailbot.daemon import App
-from mailbot.domain.errors import MailboxLoginError, MailbotError, PermanentError
+from mailbot.domain.errors import MailbotError, MailboxLoginError, PermanentError
 from mailbot.domain.model import CaseState, CaseSummary
 from mailbot.persistence import repository as repo
 from mailbot.persistence.db import (
@@ -104,8 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show",
         parents=[common],
         help="show one case and its messages",
-        description="Show one case with all its messages. Example: mailbot cases show "
-        "KL-2026-0042",
+        description="Show one case with all its messages. Example: mailbot cases show KL-2026-0042",
     )
     show.add_argument("reference", metavar="REF", help="case reference, e.g. KL-2026-0042")
     show.add_argument("--json", action="store_true", help="JSON output")
@@ -175,8 +174,9 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
                 state = CaseState(args.state) if args.state else None
                 found = repo.list_cases(session, state)
                 if args.json:
-                    print(json.dumps([_case_json(c, tz) for c in found], ensure_ascii=False,
-                                     indent=2))
+                    print(
+                        json.dumps([_case_json(c, tz) for c in found], ensure_ascii=False, indent=2)
+                    )
                 else:
                     _print_table(found, tz)
                 return EXIT_OK
@@ -186,8 +186,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
                 return EXIT_FAILURE
             summary = repo.case_summary(case, with_messages=True)
         if args.json:
-            print(json.dumps(_case_json(summary, tz, messages=True), ensure_ascii=False,
-                             indent=2))
+            print(json.dumps(_case_json(summary, tz, messages=True), ensure_ascii=False, indent=2))
         else:
             _print_case(summary, tz)
         return EXIT_OK
@@ -211,10 +210,15 @@ def _check(app: App) -> int:
     try:
         with app.mailbox() as mailbox:
             folders = mailbox.list_folders()
-            print(f"imap: {cfg.mailbox.host}:{cfg.mailbox.port} ({cfg.mailbox.security}): "
-                  f"logged in as {cfg.mailbox.username}")
-            for folder in (cfg.mailbox.folder, cfg.mailbox.processed_folder,
-                           cfg.mailbox.quarantine_folder):
+            print(
+                f"imap: {cfg.mailbox.host}:{cfg.mailbox.port} ({cfg.mailbox.security}): "
+                f"logged in as {cfg.mailbox.username}"
+            )
+            for folder in (
+                cfg.mailbox.folder,
+                cfg.mailbox.processed_folder,
+                cfg.mailbox.quarantine_folder,
+            ):
                 if folder in folders:
                     print(f"imap: folder {folder}: exists")
                 elif folder == cfg.mailbox.folder:
@@ -280,8 +284,10 @@ def _print_table(cases: list[CaseSummary], tz: Any) -> None:
         return
     for c in cases:
         received = c.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        print(f"{c.reference}  {c.state.value:<11}  {received}  due {c.deadline.isoformat()}  "
-              f"{c.citizen_email:<30}  {c.subject[:60]}")
+        print(
+            f"{c.reference}  {c.state.value:<11}  {received}  due {c.deadline.isoformat()}  "
+            f"{c.citizen_email:<30}  {c.subject[:60]}"
+        )
 
 
 def _print_case(case: CaseSummary, tz: Any) -> None:

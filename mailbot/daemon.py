@@ -13,7 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.config import Config
-from mailbot.domain.errors import MailboxLoginError, MailbotError
+from mailbot.domain.errors import MailbotError, MailboxLoginError
 from mailbot.domain.model import Address
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings

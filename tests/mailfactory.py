@@ -10,8 +10,8 @@ case is about something else.
 from __future__ import annotations
 
 import base64
-import quopri
 import email.policy
+import quopri
 from collections.abc import Mapping
 from datetime import datetime
 from email.message import EmailMessage

@@ -62,7 +62,7 @@ def test_answer_period_parses(text: str, period: AnswerPeriod) -> None:
 
 @pytest.mark.parametrize("text", ["", "month", "0 days", "1 week", "-1 month"])
 def test_answer_period_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="e.g. '1 month'"):
+    with pytest.raises(ValueError, match=r"e\.g\. '1 month'"):
         AnswerPeriod.parse(text)
 
 

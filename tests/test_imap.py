@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 from servers import DovecotServer, Mailbox
+from test_intake import complaint
 
 from mailbot.domain.errors import MailboxLoginError, MailboxUnavailableError, PermanentError
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
-from test_intake import complaint
 
 
 def settings(mailbox: Mailbox, **kw: object) -> ImapSettings:

@@ -41,7 +41,8 @@ class Outcome(enum.StrEnum):
     FOLLOW_UP = "follow_up"
     BOUNCE = "bounce"
     QUARANTINED = "quarantined"
-    DUPLICATE = "duplicate"  # the same Message-ID was stored before (e.g. after UIDVALIDITY changed)
+    # the same Message-ID was stored before (e.g. after UIDVALIDITY changed)
+    DUPLICATE = "duplicate"
     NO_CASE = "no_case"  # recorded, but opens no case (auto-reply without a case, our own mail)
 
 

@@ -8,7 +8,6 @@ to bound memory, and only moved away after the database has committed them.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -117,7 +116,7 @@ class ImapMailbox:
     def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (OSError, socket.timeout, IMAPClientError) as exc:
+        except (TimeoutError, OSError, IMAPClientError) as exc:
             raise MailboxUnavailableError(f"IMAP {what}: {exc}") from exc
 
     def list_folders(self) -> list[str]:

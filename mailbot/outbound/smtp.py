@@ -95,9 +95,11 @@ def _translate(exc: BaseException) -> SendTemporaryError | SendPermanentError:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return SendPermanentError(f"SMTP login refused ({exc.smtp_code}): check [smtp] username")
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
-            exc.smtp_error, bytes
-        ) else str(exc.smtp_error)
+        text = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
         if 400 <= exc.smtp_code < 500:
             return SendTemporaryError(f"{exc.smtp_code} {text}")
         return SendPermanentError(f"{exc.smtp_code} {text}")

@@ -91,7 +91,11 @@ class Dispatcher:
                 stats.retried += 1
                 log.warning(
                     "dispatch: outbox=%s kind=%s attempt %s failed for now (%s); next try %s",
-                    row.id, row.kind, row.attempts, exc, row.next_attempt_at.isoformat(),
+                    row.id,
+                    row.kind,
+                    row.attempts,
+                    exc,
+                    row.next_attempt_at.isoformat(),
                 )
                 return
             except SendPermanentError as exc:

@@ -91,7 +91,6 @@ class IntakeService:
         raise AssertionError("unreachable")
 
     def _process(self, session: Session, item: MailboxMessage) -> IntakeResult:
-        cfg = self.config.mailbox
         done = repo.find_mailbox_item(session, item.folder, item.uidvalidity, item.uid)
         if done is not None:
             # Stored before a crash or a failed MOVE: only the move is left to do.
@@ -105,13 +104,14 @@ class IntakeService:
             mail = parse_mail(item.raw)
         except ParseError as exc:
             return self._quarantine(session, item, raw_sha, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop intake
+        except Exception as exc:
             log.exception("intake: uid=%s parser crashed", item.uid)
             return self._quarantine(session, item, raw_sha, f"parser crashed: {exc!r}")
 
         if repo.inbound_message_exists(session, mail.message_id):
-            return self._record(session, item, raw_sha, mail, Outcome.DUPLICATE, None,
-                                "Message-ID stored before")
+            return self._record(
+                session, item, raw_sha, mail, Outcome.DUPLICATE, None, "Message-ID stored before"
+            )
 
         if is_bounce(mail):
             return self._bounce(session, item, raw_sha, mail)
@@ -121,11 +121,19 @@ class IntakeService:
             return self._follow_up(session, item, raw_sha, mail, case)
 
         if self._is_own(mail):
-            return self._record(session, item, raw_sha, mail, Outcome.NO_CASE, None,
-                                "our own mail came back")
+            return self._record(
+                session, item, raw_sha, mail, Outcome.NO_CASE, None, "our own mail came back"
+            )
         if is_auto_submitted(mail):
-            return self._record(session, item, raw_sha, mail, Outcome.NO_CASE, None,
-                                f"automatic mail (Auto-Submitted: {mail.header('Auto-Submitted')})")
+            return self._record(
+                session,
+                item,
+                raw_sha,
+                mail,
+                Outcome.NO_CASE,
+                None,
+                f"automatic mail (Auto-Submitted: {mail.header('Auto-Submitted')})",
+            )
         return self._new_case(session, item, raw_sha, mail)
 
     # -- outcomes ---------------------------------------------------------------------
@@ -249,8 +257,15 @@ class IntakeService:
         if case is None:
             case = self._find_case(session, mail)
         if case is None:
-            return self._record(session, item, raw_sha, mail, Outcome.NO_CASE, None,
-                                "bounce of a mail that belongs to no case")
+            return self._record(
+                session,
+                item,
+                raw_sha,
+                mail,
+                Outcome.NO_CASE,
+                None,
+                "bounce of a mail that belongs to no case",
+            )
         self._store_message(session, case, mail, MessageKind.BOUNCE, raw_sha, item)
         self.outbox.enqueue(
             session,
@@ -287,7 +302,7 @@ class IntakeService:
         now = self.clock()
         # The citizen is who wrote the mail; their Reply-To is where they want answers.
         citizen = mail.reply_to[0] if mail.reply_to else mail.sender
-        assert citizen is not None or mail.sender is None
+        name = (mail.sender.name if mail.sender else "") or (citizen.name if citizen else "")
         received_at = item.arrived_at
         local_year = received_at.astimezone(cases.timezone).year
         number = repo.next_reference_number(session, cases.reference_prefix, local_year)
@@ -298,7 +313,7 @@ class IntakeService:
             state=CaseState.RECEIVED.value,
             channel=Channel.EMAIL.value,
             citizen_email=citizen.email.lower() if citizen else "",
-            citizen_name=(mail.sender.name if mail.sender else "") or (citizen.name if citizen else ""),
+            citizen_name=name,
             subject=subject,
             received_at=received_at,
             deadline=compute_deadline(received_at, cases.answer_within, cases.timezone),
@@ -357,9 +372,7 @@ class IntakeService:
 
     # -- a whole folder -----------------------------------------------------------------
 
-    def run_pass(
-        self, mailbox: Mailbox, stop: threading.Event | None = None
-    ) -> PassStats:
+    def run_pass(self, mailbox: Mailbox, stop: threading.Event | None = None) -> PassStats:
         """Process every message now in the complaints folder, batch by batch."""
         cfg = self.config.mailbox
         stats = PassStats()
