@@ -19,13 +19,22 @@ SMTP_AUTH_USER = "mailbot"
 SMTP_AUTH_PASSWORD = "smtp-geheim"
 
 
+def _fail(message: str) -> None:
+    # Called outside the except block, so the report shows the message (which carries
+    # the server's log) once, not again as "During handling of the above exception".
+    pytest.fail(message, pytrace=False)
+
+
 def _start_dovecot(tls: bool) -> Iterator[DovecotServer]:
     server = DovecotServer(tls=tls)
     try:
+        error = None
         try:
             server.start()
         except ServerStartError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            error = str(exc)
+        if error is not None:
+            _fail(error)
         yield server
     finally:
         server.stop()
@@ -39,7 +48,7 @@ def dovecot() -> Iterator[DovecotServer]:
 
 @pytest.fixture(scope="session")
 def dovecot_tls() -> Iterator[DovecotServer]:
-    """A private Dovecot with a trustme CA: .port is imaps, .starttls_port requires STARTTLS."""
+    """A private Dovecot with a trustme CA (.ca_path): .port is imaps, .starttls_port STARTTLS."""
     yield from _start_dovecot(tls=True)
 
 
@@ -57,10 +66,13 @@ def mailbox_tls(dovecot_tls: DovecotServer) -> Mailbox:
 
 def _run_sink(auth: tuple[str, str] | None) -> Iterator[SmtpSink]:
     sink = SmtpSink(auth=auth)
+    error = None
     try:
         sink.start()
     except ServerStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = str(exc)
+    if error is not None:
+        _fail(error)
     try:
         yield sink
     finally:
@@ -84,11 +96,14 @@ def pg_url() -> Iterator[str]:
     """SQLAlchemy URL of a new, empty PostgreSQL database, dropped afterwards."""
     # Fail, never skip: a missing PostgreSQL must not turn half the suite green.
     # (A fixture generator only sees its own exceptions, never the test's.)
+    error = None
     try:
         with fresh_pg_database() as url:
             yield url
     except PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = str(exc)
+    if error is not None:
+        _fail(error)
 
 
 @pytest.fixture

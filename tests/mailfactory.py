@@ -153,7 +153,8 @@ def unknown_charset() -> bytes:
         b'Content-Type: text/plain; charset="x-mac-foo"\n'
         b"Content-Transfer-Encoding: 8bit\n"
         b"\n"
-        b"Het terras van caf\xe9 De Klok staat op het voetpad \x96 rolstoelen kunnen er niet door.\n"
+        b"Het terras van caf\xe9 De Klok staat op het voetpad \x96 rolstoelen kunnen er "
+        b"niet door.\n"
     )
 
 
@@ -266,7 +267,7 @@ def attachments_pdf_jpeg() -> bytes:
         b" filename*=UTF-8''foto%20stra%C3%9Fe.jpg\n"
         b"Content-Transfer-Encoding: base64\n"
         b"\n" + _b64(JPEG_BYTES) + b"--MIX\n"
-        b'Content-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document;\n'
+        b"Content-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document;\n"
         b' name="=?utf-8?B?YnJpZWYgYWFuIGRlIHNjaGVwZW4uZG9jeA==?="\n'
         b"Content-Disposition: attachment;\n"
         b' filename="=?utf-8?B?YnJpZWYgYWFuIGRlIHNjaGVwZW4uZG9jeA==?="\n'

@@ -13,6 +13,7 @@ import email.policy
 import grp
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -182,6 +183,7 @@ class Mailbox:
         """APPEND raw to folder and return its UID.
 
         when sets INTERNALDATE (the day the server "received" the mail); it must be aware.
+        Whatever line endings raw has, Dovecot hands the message back with CRLF.
         """
         if when is not None and when.tzinfo is None:
             raise ValueError("append(when=...) needs an aware datetime")
@@ -214,6 +216,7 @@ class Mailbox:
     def messages(self, folder: str = "INBOX") -> list[StoredMessage]:
         """Every message in folder, in UID order, without setting \\Seen."""
         with self.connect() as client:
+            client.normalise_times = False  # see _imap_date_to_utc
             client.select_folder(folder, readonly=True)
             uids = client.search("ALL")
             if not uids:
@@ -240,10 +243,11 @@ class Mailbox:
 
 
 def _imap_date_to_utc(value: dt.datetime) -> dt.datetime:
-    # imapclient converts INTERNALDATE to a naive datetime in the local time zone
-    # (normalise=True); astimezone() on a naive value assumes exactly that.
+    # With normalise_times = False imapclient keeps the offset the server sent. Its
+    # default (naive local time) converts with the UTC offset in force *now*, so a date
+    # on the other side of a daylight-saving switch comes back an hour off.
     if value.tzinfo is None:
-        value = value.astimezone()
+        raise AssertionError(f"expected an aware INTERNALDATE, got {value!r}")
     return value.astimezone(dt.UTC)
 
 
@@ -264,7 +268,7 @@ class DovecotServer:
         self.tls = tls
         self.host = LOCALHOST
         self.port = 0  # plain IMAP, or implicit TLS (imaps) when tls=True
-        self.starttls_port: int | None = None  # tls=True: port 143-style, STARTTLS required
+        self.starttls_port: int | None = None  # tls=True: a port 143-style listener (STARTTLS)
         self.tls_files: TlsFiles | None = None
         self.root = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
         self.config_path = self.root / "dovecot.conf"
@@ -358,7 +362,30 @@ class DovecotServer:
         )
 
     def log(self) -> str:
+        """The end of Dovecot's log (info and errors)."""
         return _read_tail(self.log_path)
+
+    def wait_for_log(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
+        """Wait until a line of the log matches the regex pattern; return the match.
+
+        Dovecot's log process writes a moment after the event, so never assert on
+        log() right after a login. Example: a login over TLS logs
+        "Login: user=<klachten-0001>, method=PLAIN, ..., TLS, session=<...>", one without
+        TLS from 127.0.0.1 logs "..., secured, session=<...>".
+        """
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            for line in self.log().splitlines():
+                match = regex.search(line)
+                if match:
+                    return match
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no line of the Dovecot log matches {pattern!r} within {timeout}s:\n"
+                    f"{self.log()}"
+                )
+            time.sleep(0.02)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -548,10 +575,14 @@ class DovecotServer:
             return _read_line(raw)
 
     def _failure(self, what: str) -> str:
+        # The files go when the fixture stops the server, so the message carries them.
+        config = _read_tail(self.config_path).splitlines()
+        numbered = "\n".join(f"{n:3} {line}" for n, line in enumerate(config, 1))
         return (
-            f"{what}; config {self.config_path}\n"
+            f"{what}\n"
             f"--- stderr ---\n{_read_tail(self.stderr_path)}\n"
-            f"--- {self.log_path.name} ---\n{self.log()}"
+            f"--- {self.log_path.name} ---\n{self.log()}\n"
+            f"--- {self.config_path} ---\n{numbered}"
         )
 
 

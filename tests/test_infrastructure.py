@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
-import re
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -50,17 +50,42 @@ def test_append_sets_internaldate_that_imapclient_reads_back(mailbox: Mailbox) -
     uid = mailbox.append("INBOX", raw, when=received)
 
     with IMAPClient(mailbox.host, mailbox.port, ssl=False, timeout=10) as client:
+        client.normalise_times = False  # keep the server's offset; see the next test
         client.login(mailbox.username, mailbox.password)
         client.select_folder("INBOX", readonly=True)
         data = client.fetch([uid], ["INTERNALDATE", "BODY.PEEK[]"])
-    internaldate = data[uid][b"INTERNALDATE"]
-    assert internaldate.tzinfo is None  # imapclient: naive, in local time
-    assert internaldate.astimezone() == received
+    assert data[uid][b"INTERNALDATE"] == received
     assert data[uid][b"BODY[]"] == raw
     [stored] = mailbox.messages("INBOX")
     assert stored.internaldate == received
     assert stored.internaldate.tzinfo == dt.UTC
     assert mailbox.fetch_all("INBOX") == [raw]
+
+
+def test_imapclient_default_internaldate_is_an_hour_off_across_dst(
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """imapclient's default naive local INTERNALDATE uses today's UTC offset, not the
+    offset on that date: code must set normalise_times = False (or use Mailbox.messages).
+    """
+    monkeypatch.setenv("TZ", "Europe/Brussels")
+    time.tzset()
+    try:
+        summer_now = bool(time.localtime().tm_isdst)
+        # a date on the other side of the daylight-saving switch from today
+        received = dt.datetime(2026, 1 if summer_now else 7, 15, 12, 0, tzinfo=BRUSSELS)
+        uid = mailbox.append("INBOX", complaint(), when=received)
+        with mailbox.connect() as client:
+            client.select_folder("INBOX", readonly=True)
+            naive = client.fetch([uid], ["INTERNALDATE"])[uid][b"INTERNALDATE"]
+        assert naive.tzinfo is None
+        assert naive.replace(tzinfo=BRUSSELS) - received == dt.timedelta(
+            hours=1 if summer_now else -1
+        )
+        assert mailbox.messages("INBOX")[0].internaldate == received
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_append_refuses_a_naive_date(mailbox: Mailbox) -> None:
@@ -159,7 +184,7 @@ def test_starttls_port_verifies_against_the_test_ca(
         client.login(mailbox_tls.username, mailbox_tls.password)
     # The login line in Dovecot's log says "TLS" (vs "secured" for plaintext on loopback):
     # the way to check that code under test really used TLS.
-    assert re.search(rf"Login: user=<{mailbox_tls.username}>.*, TLS, ", dovecot_tls.log())
+    dovecot_tls.wait_for_log(rf"Login: user=<{mailbox_tls.username}>,.*, TLS, ")
 
 
 def test_loopback_counts_as_secure_for_dovecot(
@@ -173,7 +198,7 @@ def test_loopback_counts_as_secure_for_dovecot(
     with IMAPClient(dovecot_tls.host, dovecot_tls.starttls_port, ssl=False, timeout=10) as client:
         assert b"LOGINDISABLED" not in client.capabilities()
         client.login(mailbox_tls.username, mailbox_tls.password)
-    assert re.search(rf"Login: user=<{mailbox_tls.username}>.*, secured, ", dovecot_tls.log())
+    dovecot_tls.wait_for_log(rf"Login: user=<{mailbox_tls.username}>,.*, secured, ")
 
 
 def test_stopping_dovecot_leaves_no_process_and_no_files() -> None:

@@ -65,6 +65,7 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_BREAKS = re.compile(r"\r\n?")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+_QUOTED_PAIR = re.compile(r"\\(.)")  # RFC 5322 §3.2.1
 _BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\",;:]+@[^\s<>()\[\]\",;:]+")
 _GUESS_BOUNDARY = re.compile(rb"^--([^\s\"]{1,200}?)(?:--)?[ \t]*\r?$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -96,7 +97,9 @@ _ADDRESS_FIELDS = frozenset(
 # to UTF-8: an encoded-word there would destroy their syntax.
 _UNSTRUCTURED_FIELDS = frozenset({"subject", "comments", "keywords", "thread-topic"})
 _MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})  # RFC 6532 §3.7
-_HEADER_PART_TYPES = frozenset({"text/rfc822-headers", "message/global-headers"})
+# Where a DSN puts the original message (RFC 3464 §2, RFC 6522 §3, RFC 6533 §6).
+_ORIGINAL_TYPES = _MESSAGE_TYPES | {"text/rfc822-headers", "message/global-headers"}
+_HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
 # Codecs whose ASCII bytes do not mean ASCII text ("+AOk-" is "é" in UTF-7).
 _WIDE_CODECS = frozenset("utf-7 utf-16 utf-16-le utf-16-be utf-32 utf-32-le utf-32-be".split())
 # Codecs that exist in Python but are not charsets a mail can honestly declare.
@@ -174,7 +177,9 @@ def _decode_bytes(data: bytes, label: str | None, where: str, defects: list[str]
         return text
     if kind == "latin":
         if _C1_BYTES.search(data):
-            defects.append(f"windows-1252 {where} labelled {label} decoded as cp1252")
+            defects.append(
+                f"windows-1252 {where} labelled {_printable_label(label or '')} decoded as cp1252"
+            )
         return _cp1252(data)
     try:
         text = data.decode(codec)
@@ -317,7 +322,7 @@ def _clean_name(name: str, where: str, defects: list[str]) -> str:
     if name.startswith("(") and name.endswith(")"):
         name = name[1:-1]
     if len(name) >= 2 and name[0] == name[-1] == '"':
-        name = re.sub(r"\\(.)", r"\1", name[1:-1])
+        name = _QUOTED_PAIR.sub(r"\1", name[1:-1])
     name = name.replace('"', "")
     # Quoted encoded-words are not valid RFC 2047, but many clients write them.
     name = _fix_c1(_decode_words(name, where, defects))
@@ -475,7 +480,7 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_TEXT]
 
 
-def _parse_tree(data: bytes, log_id: str, defects: list[str]) -> tuple[Message, Any]:
+def _parse_tree(data: bytes, raw: bytes, defects: list[str]) -> tuple[Message, Any]:
     """mail-parser first; the standard library only where mail-parser fails."""
     parser: Any = None
     try:
@@ -485,8 +490,8 @@ def _parse_tree(data: bytes, log_id: str, defects: list[str]) -> tuple[Message, 
         raise ParseError("MIME structure nested too deeply to parse") from exc
     except Exception as exc:  # a third-party parser on hostile input: any bug may surface
         log.warning(
-            "mail %s: mail-parser failed (%s); using the standard library",
-            log_id,
+            "mail sha256:%s: mail-parser failed (%s); using the standard library",
+            hashlib.sha256(raw).hexdigest()[:12],
             type(exc).__name__,
             exc_info=True,
         )
@@ -537,7 +542,9 @@ def _part_defects(part: Message, ctype: str, defects: list[str]) -> None:
 @dataclass
 class _Parts:
     plain: list[str] = field(default_factory=list)
-    html: list[str] = field(default_factory=list)
+    # HTML and named inline text are decoded only when no text/plain body exists.
+    html: list[Message] = field(default_factory=list)
+    named_inline_text: list[Message] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     forwarded: list[Message] = field(default_factory=list)
 
@@ -672,15 +679,16 @@ def _walk(part: Message, parts: _Parts, parent_type: str, depth: int, defects: l
         _recover_multipart(part, parts, depth, defects)
         return
     filename = _filename(part, defects)
-    if (
-        maintype == "text"
-        and subtype in ("plain", "html")
-        and filename is None
-        and part.get_content_disposition() != "attachment"
-    ):
-        text = _part_text(part, f"text/{subtype} part", defects)
-        (parts.plain if subtype == "plain" else parts.html).append(text)
-        return
+    if maintype == "text" and subtype in ("plain", "html"):
+        disposition = part.get_content_disposition()
+        if filename is None and disposition != "attachment":
+            if subtype == "plain":
+                parts.plain.append(_part_text(part, "text/plain part", defects))
+            else:
+                parts.html.append(part)
+            return
+        if disposition == "inline":
+            parts.named_inline_text.append(part)  # a body some clients give a filename
     content = part.get_payload(decode=True)
     parts.attachments.append(
         Attachment(
@@ -741,12 +749,20 @@ def _normalise_text(text: str) -> str:
 
 
 def _body_text(parts: _Parts, defects: list[str]) -> str:
+    """The text/plain parts; else the HTML as text; else named inline text parts."""
     plain = [text for text in parts.plain if text.strip()]
     if plain:
         return "\n\n".join(_normalise_text(text) for text in plain)
-    html = [text for text in parts.html if text.strip()]
+    html = [_part_text(part, "text/html part", defects) for part in parts.html]
+    html = [text for text in html if text.strip()]
     if html:
         return _normalise_text(_html_to_text("\n".join(html), defects))
+    for part in parts.named_inline_text:
+        text = _part_text(part, f"{_content_type(part)} part", defects)
+        if text.strip():
+            if part.get_content_subtype() == "html":
+                text = _html_to_text(text, defects)
+            return _normalise_text(text)
     return ""
 
 
@@ -832,8 +848,7 @@ def parse_mail(raw: bytes) -> InboundMail:
     defects: list[str] = []
     data = _check_is_mail(raw, defects)
     data = _repair_header_block(data, defects)
-    log_id = hashlib.sha256(raw).hexdigest()[:12]
-    message, parser = _parse_tree(data, log_id, defects)
+    message, parser = _parse_tree(data, raw, defects)
 
     headers: list[tuple[str, str]] = []
     first_raw: dict[str, str] = {}
@@ -886,7 +901,7 @@ def parse_mail(raw: bytes) -> InboundMail:
     date = _date(parser, first_raw.get("date"), defects)
     unique_defects = tuple(dict.fromkeys(defects))
     if unique_defects:
-        log.debug("mail %s (%s): %d repairs", log_id, message_id, len(unique_defects))
+        log.debug("mail %s: %d repairs", message_id, len(unique_defects))
     return InboundMail(
         sender=addresses["from"][0] if addresses["from"] else None,
         reply_to=addresses["reply-to"],
@@ -905,23 +920,24 @@ def parse_mail(raw: bytes) -> InboundMail:
 
 
 def original_message_ids(mail_or_raw: InboundMail | bytes) -> list[str]:
-    """Message-IDs of the original message quoted in a bounce (RFC 3464 DSN).
+    """Message-IDs (without angle brackets) of the original quoted in a bounce.
 
-    Looked for in the message/rfc822 or text/rfc822-headers part (RFC 6522 §3), then, for
-    bounces that quote the original as text, in "Message-ID: <...>" lines of the body.
+    Meant for a bounce: a DSN (RFC 3464) carries the original in a message/rfc822 or a
+    text/rfc822-headers part (RFC 6522 §3); older bounces quote it as text, so the body's
+    "Message-ID: <...>" lines are the fallback. The bounce's own id is never returned.
+    Raises ParseError when given bytes that are not a mail.
     """
-    mail = (
-        parse_mail(bytes(mail_or_raw))
-        if isinstance(mail_or_raw, bytes | bytearray)
-        else (mail_or_raw)
-    )
+    if isinstance(mail_or_raw, InboundMail):
+        mail = mail_or_raw
+    else:
+        mail = parse_mail(bytes(mail_or_raw))
     found: list[str] = []
     for attachment in mail.attachments:
-        if attachment.content_type in _MESSAGE_TYPES | _HEADER_PART_TYPES:
-            head = BytesHeaderParser(policy=_COMPAT32).parsebytes(attachment.content)
+        if attachment.content_type in _ORIGINAL_TYPES:
+            head = _HEADER_PARSER.parsebytes(attachment.content)
             value = head.get("Message-ID")
             if value is not None:
-                found.extend(_MSG_ID.findall(str(value))[:1])
+                found.extend(_message_ids(_header_text(str(value), "Message-ID", []))[:1])
     if not found:
         found = _BODY_MESSAGE_ID.findall(mail.body_text)
     return [i for i in dict.fromkeys(found) if i != mail.message_id]
