@@ -272,6 +272,10 @@ def _case_json(case: CaseSummary, tz: Any, messages: bool = False) -> dict[str, 
                 "at": _iso(m.at, tz),
                 "from": m.sender,
                 "to": m.recipients,
+                "attachments": [
+                    {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                    for a in m.attachments
+                ],
             }
             for m in case.messages
         ]
@@ -302,3 +306,5 @@ def _print_case(case: CaseSummary, tz: Any) -> None:
         arrow = "<-" if m.direction.value == "in" else "->"
         who = m.sender if m.direction.value == "in" else m.recipients
         print(f"  {at} {arrow} {m.kind.value:<10} {who}  {m.subject}")
+        for a in m.attachments:
+            print(f"      attachment: {a.filename} ({a.content_type}, {a.size} bytes)")

@@ -640,6 +640,19 @@ def bare_address_from() -> bytes:
     )
 
 
+def truncated_encoded_word() -> bytes:
+    """A truncated base64 encoded-word in From: mail-parser 4.8.0 raises HeaderParseError."""
+    return _crlf(
+        b"From: =?utf-8?B?Sm9zw6kgUGVldGVycw?= =?utf-8?B?S?= <jose@example.be>\n"
+        b"To: klachten@stad.example.be\n"
+        b"Subject: =?utf-8?B?Q2Fmw6k=?= De Klok\n"
+        b"Date: Wed, 11 Mar 2026 09:00:00 +0100\n"
+        b"Message-ID: <truncated-word-1@example.be>\n"
+        b"\n"
+        b"Tekst na een kapotte afzender.\n"
+    )
+
+
 def nul_bytes_lf_only() -> bytes:
     """LF line ends, a NUL byte in the body (PostgreSQL text cannot hold it), CR-only lines."""
     return (
@@ -695,5 +708,6 @@ def corpus() -> dict[str, bytes]:
         "auto_reply": auto_reply(),
         "broken_from_missing_bracket": broken_from_missing_bracket(),
         "bare_address_from": bare_address_from(),
+        "truncated_encoded_word": truncated_encoded_word(),
         "nul_bytes_lf_only": nul_bytes_lf_only(),
     }

@@ -300,3 +300,40 @@ def test_a_bounce_of_our_receipt_joins_the_case(
     show = mailbot("--config", tmp_path / "config.toml", "cases", "show", "KL-2026-0001", "--json")
     kinds = [m["kind"] for m in json.loads(show.stdout)["messages"]]
     assert kinds == ["complaint", "receipt", "notice", "bounce", "notice"]
+
+
+def test_attachments_are_kept_and_the_same_mail_twice_opens_one_case(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
+    raw = complaint(
+        "Mia",
+        "mia@burger.example",
+        "Put in de stoep",
+        attachment=("stoep.jpg", "image/jpeg", photo),
+    )
+    mailbox.append("INBOX", raw, when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    app.run_once()
+    # The same mail lands again (a mail client's retry, a UIDVALIDITY reset, a copy
+    # dragged back from Verwerkt): it is recognised by its Message-ID.
+    mailbox.append("INBOX", raw, when=ARRIVED + timedelta(hours=1))
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"duplicate": 1}
+    assert len(by_recipient(smtp_server, "mia@burger.example")) == 1
+    assert mailbox.uids("INBOX") == [] and len(mailbox.uids("Verwerkt")) == 2
+    with app.sessions() as session:
+        from mailbot.persistence import repository as repo
+
+        case = repo.find_case_by_reference(session, "KL-2026-0001")
+        assert case is not None
+        stored = case.messages[0].attachments
+        assert [(a.filename, a.content_type, a.size) for a in stored] == [
+            ("stoep.jpg", "image/jpeg", len(photo))
+        ]
+        assert repo.load_blob(session, stored[0].sha256) == photo
+        # the original is kept as received, so the case can always be re-read
+        assert case.messages[0].raw_sha256 is not None
+        assert repo.load_blob(session, case.messages[0].raw_sha256) == raw
+        assert len(repo.list_cases(session)) == 1

@@ -410,6 +410,15 @@ def test_mail_parser_failure_falls_back_to_the_standard_library(
     assert "lawaai" not in caplog.text  # never log bodies
 
 
+def test_a_real_mail_parser_crash_is_survived() -> None:
+    mail = parsed("truncated_encoded_word")
+    assert mail.sender == Address("jose@example.be", "José Peeters")
+    assert mail.subject == "Café De Klok"
+    assert mail.body_text == "Tekst na een kapotte afzender."
+    assert has_defect(mail, "mail-parser failed: HeaderParseError")
+    assert has_defect(mail, "truncated encoded-word in From header partly decoded")
+
+
 def test_mail_parser_garbage_falls_back_to_the_standard_library(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -339,3 +339,29 @@ def test_started_at_utc_midnight_the_local_year_decides_the_reference(
     assert "KL-2026-0001" in receipt.subject
     assert "1 januari 2026" in receipt.message.get_body(("plain",)).get_content()
     assert "1 februari 2026" in receipt.message.get_body(("plain",)).get_content()
+
+
+def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_inbox(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    # An operator's own receipt template with a typo: every new case fails to render.
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "receipt.subject.txt").write_text("Ontvangen [{{ referentie }}]\n")
+    mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"), when=ARRIVED)
+    mailbox.append("INBOX", complaint("Piet", "piet@burger.example", "Klacht 2"), when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url, templates={"folder": str(own)})
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"quarantined": 2}
+    assert mailbox.uids("INBOX") == []
+    assert len(mailbox.uids("Quarantaine")) == 2
+    notices = by_recipient(smtp_server, COORDINATOR)
+    assert len(notices) == 2
+    text = notices[0].message.get_body(("plain",)).get_content()
+    assert "referentie" in text and "is undefined" in text
+    with app.sessions() as session:
+        from mailbot.persistence import repository as repo
+
+        assert repo.list_cases(session) == []  # rolled back: no half case

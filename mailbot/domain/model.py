@@ -130,3 +130,12 @@ class MessageSummary:
     at: datetime
     sender: str
     recipients: str
+    attachments: tuple[AttachmentSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttachmentSummary:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str

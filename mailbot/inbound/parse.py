@@ -221,16 +221,23 @@ def _fix_c1(text: str) -> str:
 # --- RFC 2047 encoded-words ----------------------------------------------------------------
 
 
-def _word_bytes(encoding: str, text: str) -> bytes | None:
+def _word_bytes(encoding: str, text: str) -> tuple[bytes | None, bool]:
+    """The octets of an encoded-word's text, and whether it had to be cut short."""
     data = text.encode("utf-8", "surrogateescape")
-    if encoding in "Bb":
-        data = data.strip()
-        try:
-            return base64.b64decode(data + b"=" * (-len(data) % 4))
-        except (binascii.Error, ValueError):
-            return None
-    # RFC 2047 §4.2: "_" is a space and =XX an octet; a2b_qp(header=True) does both.
-    return binascii.a2b_qp(data, header=True)
+    if encoding not in "Bb":
+        # RFC 2047 §4.2: "_" is a space and =XX an octet; a2b_qp(header=True) does both.
+        return binascii.a2b_qp(data, header=True), False
+    data = data.strip()
+    try:
+        return base64.b64decode(data + b"=" * (-len(data) % 4)), False
+    except (binascii.Error, ValueError):
+        pass
+    # A truncated word (one stray character after the last full quantum): keep what
+    # decodes, as mail clients do, rather than showing the raw word.
+    try:
+        return base64.b64decode(data[: len(data) - len(data) % 4]), True
+    except (binascii.Error, ValueError):
+        return None, True
 
 
 def _decode_words(text: str, where: str, defects: list[str]) -> str:
@@ -246,11 +253,13 @@ def _decode_words(text: str, where: str, defects: list[str]) -> str:
         if gap and not (gap.isspace() and pieces and isinstance(pieces[-1], tuple)):
             pieces.append(gap)
         charset = match.group(1).split("*", 1)[0]  # RFC 2231 §5 adds "*language"
-        data = _word_bytes(match.group(2), match.group(3))
+        data, damaged = _word_bytes(match.group(2), match.group(3))
         if data is None:
             defects.append(f"undecodable encoded-word in {where} kept as is")
             pieces.append(match.group(0))
             continue
+        if damaged:
+            defects.append(f"truncated encoded-word in {where} partly decoded")
         previous = pieces[-1] if pieces else None
         # Encoders that split one multi-byte character over two words are common, so
         # adjacent words in the same charset are joined before decoding.
@@ -489,12 +498,15 @@ def _parse_tree(data: bytes, raw: bytes, defects: list[str]) -> tuple[Message, A
         # Its RecursionError guard: the standard library would recurse just as deep.
         raise ParseError("MIME structure nested too deeply to parse") from exc
     except Exception as exc:  # a third-party parser on hostile input: any bug may surface
+        # Hostile mail triggers known mail-parser bugs (a truncated base64 word in From
+        # raises HeaderParseError in 4.8.0): one line at WARNING, the traceback at DEBUG.
+        log_id = hashlib.sha256(raw).hexdigest()[:12]
         log.warning(
             "mail sha256:%s: mail-parser failed (%s); using the standard library",
-            hashlib.sha256(raw).hexdigest()[:12],
+            log_id,
             type(exc).__name__,
-            exc_info=True,
         )
+        log.debug("mail sha256:%s: mail-parser traceback", log_id, exc_info=True)
         defects.append(f"mail-parser failed: {_short_error(exc)}; used the standard library")
         parser = None
     if parser is not None:

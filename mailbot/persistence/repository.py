@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import (
+    AttachmentSummary,
     CaseState,
     CaseSummary,
     Channel,
@@ -149,6 +150,10 @@ def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:
                 at=m.at,
                 sender=m.sender,
                 recipients=m.recipients,
+                attachments=tuple(
+                    AttachmentSummary(a.filename, a.content_type, a.size, a.sha256)
+                    for a in m.attachments
+                ),
             )
             for m in case.messages
         )

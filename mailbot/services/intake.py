@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Config
@@ -77,7 +77,13 @@ class IntakeService:
     # -- one message ------------------------------------------------------------------
 
     def process(self, item: MailboxMessage) -> IntakeResult:
-        """Store one mailbox message and decide what it is. Commits; idempotent."""
+        """Store one mailbox message and decide what it is. Commits; idempotent.
+
+        A database that is down raises (the pass stops, the mail stays in the inbox and
+        is tried again). Any other failure is a bug that this one mail triggers: it is
+        rolled back and the mail goes to quarantine with the reason, so that one odd mail
+        never blocks the inbox (Mailman's "shunt" queue).
+        """
         for attempt in (1, 2):
             try:
                 with self.sessions.begin() as session:
@@ -88,6 +94,15 @@ class IntakeService:
                 if attempt == 2:
                     raise
                 log.info("intake: uid=%s conflict with a concurrent writer, retrying", item.uid)
+            except SQLAlchemyError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - loop boundary: one mail, one failure
+                log.exception("intake: uid=%s/%s failed", item.uidvalidity, item.uid)
+                with self.sessions.begin() as session:
+                    raw_sha = repo.store_blob(session, item.raw)
+                    return self._quarantine(
+                        session, item, raw_sha, f"internal error while processing: {exc!r}"
+                    )
         raise AssertionError("unreachable")
 
     def _process(self, session: Session, item: MailboxMessage) -> IntakeResult:
