@@ -96,7 +96,7 @@ class IntakeService:
                 log.info("intake: uid=%s conflict with a concurrent writer, retrying", item.uid)
             except SQLAlchemyError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - loop boundary: one mail, one failure
+            except Exception as exc:  # loop boundary: one mail, one failure
                 log.exception("intake: uid=%s/%s failed", item.uidvalidity, item.uid)
                 with self.sessions.begin() as session:
                     raw_sha = repo.store_blob(session, item.raw)
