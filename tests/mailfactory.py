@@ -4,7 +4,8 @@
 The other functions return hand-written bytes, because the interesting cases (raw 8-bit
 headers, lying charset labels, broken multiparts) cannot be produced by a correct library.
 Every function returns the message as IMAP delivers it: bytes, CRLF line ends unless the
-case is about something else.
+case is about something else. Import it like the other helpers here (pytest puts tests/ on
+sys.path): ``import mailfactory`` or ``from mailfactory import complaint``.
 """
 
 from __future__ import annotations
