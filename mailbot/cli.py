@@ -117,6 +117,9 @@ def setup_logging(level: str) -> None:
     if "JOURNAL_STREAM" not in os.environ:
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    # mail-parser logs header contents (names, addresses) at WARNING and ERROR; our own
+    # parse module records its repairs as defects, without personal data in the journal.
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

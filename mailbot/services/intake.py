@@ -268,7 +268,7 @@ class IntakeService:
     def _bounce(
         self, session: Session, item: MailboxMessage, raw_sha: str, mail: InboundMail
     ) -> IntakeResult:
-        case = repo.find_case_by_message_ids(session, original_message_ids(item.raw))
+        case = repo.find_case_by_message_ids(session, original_message_ids(mail))
         if case is None:
             case = self._find_case(session, mail)
         if case is None:
