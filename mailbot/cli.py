@@ -8,8 +8,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +19,7 @@ from mailbot.config import Config, ConfigError, load_config
 from mailbot.daemon import App
 from mailbot.domain.errors import MailbotError, MailboxLoginError, PermanentError
 from mailbot.domain.model import CaseState, CaseSummary
+from mailbot.domain.ports import Clock, system_clock
 from mailbot.persistence import repository as repo
 from mailbot.persistence.db import (
     SchemaNotCurrentError,
@@ -26,6 +27,7 @@ from mailbot.persistence.db import (
     head_revision,
     require_current_schema,
 )
+from mailbot.services.reminders import ReminderPlan
 
 log = logging.getLogger("mailbot")
 
@@ -99,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="List cases, oldest first. Example: mailbot cases list --state received",
     )
     lst.add_argument("--state", choices=[s.value for s in CaseState], help="only this state")
+    lst.add_argument(
+        "--due-before",
+        metavar="DATE",
+        type=_iso_date,
+        help="only cases whose deadline is before this date (YYYY-MM-DD)",
+    )
     lst.add_argument("--json", action="store_true", help="JSON output")
     show = cases_sub.add_parser(
         "show",
@@ -108,7 +116,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("reference", metavar="REF", help="case reference, e.g. KL-2026-0042")
     show.add_argument("--json", action="store_true", help="JSON output")
+    rem = sub.add_parser(
+        "reminders",
+        parents=[common],
+        help="send the reminders that are due now, or show them with --dry-run",
+        description="Queue and send the staff reminders that are due (normally the daemon "
+        "does this at [reminders] send_at). Example: mailbot reminders --dry-run --as-of "
+        "2026-12-24",
+    )
+    rem.add_argument("--dry-run", action="store_true", help="only print what would go out")
+    rem.add_argument(
+        "--as-of",
+        metavar="DATE",
+        type=_iso_date,
+        help="plan as on this date (YYYY-MM-DD) after send_at; default: now",
+    )
     return parser
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-24") from None
+
+
+def fake_clock(environ: Mapping[str, str]) -> Clock:
+    """MAILBOT_FAKE_NOW=2026-12-24T08:30:00+01:00 makes mailbot live at that moment (time
+    still runs from there): for staging and tests of the statutory clock."""
+    value = environ.get("MAILBOT_FAKE_NOW", "")
+    if not value:
+        return system_clock
+    fake = datetime.fromisoformat(value)
+    if fake.tzinfo is None:
+        raise ValueError(f"MAILBOT_FAKE_NOW={value!r} needs a UTC offset, e.g. +01:00")
+    offset = fake - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
 
 
 def setup_logging(level: str) -> None:
@@ -148,7 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
-    app = App(config)
+    try:
+        clock = fake_clock(os.environ)
+    except ValueError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    app = App(config, clock)
     if args.command == "run":
         app.upgrade_schema()
         if args.once:
@@ -157,6 +205,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
             print(
                 f"intake: {intake.seen if intake else 0} messages "
                 f"{dict(intake.outcomes) if intake else {}}; "
+                f"reminders queued {len(report.reminders.mails)}; "
                 f"sent {report.dispatch.sent}, retry later {report.dispatch.retried}, "
                 f"failed {report.dispatch.failed}"
             )
@@ -169,13 +218,21 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         app.upgrade_schema()
         print(f"database at revision {current_revision(app.engine)}")
         return EXIT_OK
+    if args.command == "reminders":
+        require_current_schema(app.engine)
+        plan = app.reminders.run_pass(as_of=args.as_of, dry_run=args.dry_run)
+        _print_plan(plan, dry_run=args.dry_run)
+        if not args.dry_run and plan.mails:
+            stats = app.dispatch_pass()
+            print(f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}")
+        return EXIT_OK
     if args.command == "cases":
         require_current_schema(app.engine)
         tz = config.cases.timezone
         with app.sessions() as session:
             if args.cases_command == "list":
                 state = CaseState(args.state) if args.state else None
-                found = repo.list_cases(session, state)
+                found = repo.list_cases(session, state, due_before=args.due_before)
                 if args.json:
                     print(
                         json.dumps([_case_json(c, tz) for c in found], ensure_ascii=False, indent=2)
@@ -283,6 +340,18 @@ def _case_json(case: CaseSummary, tz: Any, messages: bool = False) -> dict[str, 
             for m in case.messages
         ]
     return data
+
+
+def _print_plan(plan: ReminderPlan, dry_run: bool) -> None:
+    verb = "would send" if dry_run else "queued"
+    if not plan.mails:
+        print(f"reminders for {plan.day.isoformat()}: nothing to send")
+        return
+    print(f"reminders for {plan.day.isoformat()}: {verb} {len(plan.mails)} mail(s)")
+    for mail in plan.mails:
+        refs = ", ".join(c.reference for c in mail.cases)
+        what = mail.moment.key if mail.moment else mail.template
+        print(f"  {what:<10} to {', '.join(mail.to)}: {refs}")
 
 
 def _print_table(cases: list[CaseSummary], tz: Any) -> None:

@@ -35,6 +35,7 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from mailbot.domain.deadline import AnswerPeriod
+from mailbot.domain.workdays import WorkCalendar, parse_closing_day
 
 __all__ = [
     "CasesConfig",
@@ -168,6 +169,23 @@ class CasesConfig:
     reference_prefix: str = "KL"
     answer_within: AnswerPeriod = field(default_factory=lambda: AnswerPeriod(months=1))
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+    shift_to_working_day: bool = False
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+
+
+ReminderMode = Literal["digest", "per_case"]
+
+
+@dataclass(frozen=True, slots=True)
+class RemindersConfig:
+    """[reminders]: staff reminders before the deadline and escalation after it."""
+
+    enabled: bool = True
+    mode: ReminderMode = "digest"
+    before_days: tuple[int, ...] = (14, 7, 2)
+    overdue_every: int = 5
+    send_at: time = time(8, 30)
+    escalation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +232,7 @@ class Config:
     outbox: OutboxConfig
     templates: TemplatesConfig
     logging: LoggingConfig
+    reminders: RemindersConfig = field(default_factory=RemindersConfig)
 
     @property
     def message_id_domain(self) -> str:
@@ -332,6 +351,33 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
             f'answer_within = "{DEFAULT_ANSWER_WITHIN}"',
         ),
         "timezone": _Key("an IANA time zone name", f'timezone = "{DEFAULT_TIMEZONE}"'),
+        "shift_to_working_day": _Key(
+            "true or false: move a deadline on a weekend, Belgian public holiday or closing "
+            "day to the next working day",
+            "shift_to_working_day = true",
+        ),
+        "closing_days": _Key(
+            'a list of days the municipality is closed: "MM-DD" every year or "YYYY-MM-DD" '
+            "once",
+            'closing_days = ["12-24", "12-31"]',
+        ),
+    },
+    "reminders": {
+        "enabled": _Key("true or false", "enabled = true"),
+        "mode": _Key('"digest" or "per_case"', 'mode = "digest"'),
+        "before_days": _Key(
+            "a list of whole numbers of days before the deadline, each 1 or more",
+            "before_days = [14, 7, 2]",
+        ),
+        "overdue_every": _Key(
+            "the working days between two escalations of an overdue case, 1 or more",
+            "overdue_every = 5",
+        ),
+        "send_at": _Key('a local time of day "HH:MM"', 'send_at = "08:30"'),
+        "escalation": _Key(
+            "one address that also gets the escalation of overdue cases",
+            'escalation = "algemeen.directeur@gemeente.example"',
+        ),
     },
     "receipts": {
         "max_per_sender_per_day": _Key(
@@ -385,6 +431,7 @@ _LEVELS: Final[dict[str, LogLevel]] = {
 }
 _LEVEL_ALIASES: Final = {"warn": "WARNING", "critical": "ERROR", "fatal": "ERROR"}
 
+_MODES: Final[dict[str, ReminderMode]] = {"digest": "digest", "per_case": "per_case"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PREFIX = re.compile(r"[A-Z]{2,6}")
 _LABEL = r"[^\W_]+(?:-+[^\W_]+)*"
@@ -503,6 +550,7 @@ class _Loader:
             outbox=self._outbox(tables["outbox"]),
             templates=self._templates(tables["templates"]),
             logging=self._logging(tables["logging"]),
+            reminders=self._reminders(tables["reminders"]),
         )
 
     # -- structure ---------------------------------------------------------------------------
@@ -637,8 +685,46 @@ class _Loader:
                 period = AnswerPeriod.parse(answer_within)
             except ValueError as exc:
                 t.report("answer_within", str(exc))
+        yearly: set[tuple[int, int]] = set()
+        once: set[date] = set()
+        for text in t.string_list("closing_days"):
+            try:
+                day = parse_closing_day(text)
+            except ValueError as exc:
+                t.invalid("closing_days", str(exc))
+                continue
+            if isinstance(day, date):
+                once.add(day)
+            else:
+                yearly.add(day)
         return CasesConfig(
-            reference_prefix=prefix, answer_within=period, timezone=t.timezone("timezone")
+            reference_prefix=prefix,
+            answer_within=period,
+            timezone=t.timezone("timezone"),
+            shift_to_working_day=t.boolean("shift_to_working_day", False),
+            calendar=WorkCalendar(closing_days=frozenset(yearly), extra_closed=frozenset(once)),
+        )
+
+    def _reminders(self, t: _Table) -> RemindersConfig:
+        before = t.int_list("before_days", (14, 7, 2), minimum=1)
+        send_at = time(8, 30)
+        text = t.text("send_at", "08:30")
+        if "send_at" not in t.failed:
+            match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+            if match is None:
+                t.invalid("send_at", f"{text!r} is not a time of day")
+            else:
+                send_at = time(int(match.group(1)), int(match.group(2)))
+        escalation = None
+        if "escalation" in t.data:
+            escalation = t.address("escalation", what="one address")
+        return RemindersConfig(
+            enabled=t.boolean("enabled", True),
+            mode=t.choice("mode", "digest", _MODES, {"per-case": "per_case", "case": "per_case"}),
+            before_days=tuple(sorted(set(before), reverse=True)),
+            overdue_every=t.integer("overdue_every", 5, 1, None),
+            send_at=send_at,
+            escalation=escalation,
         )
 
     def _receipts(self, t: _Table) -> ReceiptsConfig:
@@ -800,6 +886,31 @@ class _Table:
             self.invalid(key, f"{value} is out of range ({limit})")
             return None
         return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, "true or false", lambda v: isinstance(v, bool))
+        return value if isinstance(value, bool) else default
+
+    def string_list(self, key: str) -> list[str]:
+        value = self._get(
+            key,
+            "a list of strings",
+            lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+        )
+        return list(value) if isinstance(value, list) else []
+
+    def int_list(self, key: str, default: tuple[int, ...], minimum: int) -> tuple[int, ...]:
+        value = self._get(
+            key,
+            "a list of whole numbers",
+            lambda v: isinstance(v, list) and all(_is_int(i) for i in v),
+        )
+        if not isinstance(value, list):
+            return default
+        if any(i < minimum for i in value):
+            self.invalid(key, f"{value} has a number below {minimum}")
+            return default
+        return tuple(value)
 
     def number(self, key: str, default: float) -> float:
         """A finite number of seconds above zero; integers are accepted."""

@@ -23,6 +23,7 @@ from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
 from mailbot.services.dispatch import Dispatcher, DispatchStats
 from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
+from mailbot.services.reminders import ReminderPlan, ReminderService
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def smtp_settings(config: Config) -> SmtpSettings:
 @dataclass
 class PassReport:
     intake: PassStats | None
+    reminders: ReminderPlan
     dispatch: DispatchStats
 
 
@@ -78,6 +80,7 @@ class App:
         self.sender = SmtpSender(smtp_settings(config))
         self.intake = IntakeService(config, self.sessions, self.outbox, clock)
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
+        self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
         self.stop = threading.Event()
         self._dispatch_lock = threading.Lock()
 
@@ -106,7 +109,8 @@ class App:
     def run_once(self) -> PassReport:
         """Each job one pass, then return (`mailbot run --once`)."""
         intake = self.intake_pass()
-        return PassReport(intake=intake, dispatch=self.dispatch_pass())
+        reminders = self.reminders.run_pass()
+        return PassReport(intake=intake, reminders=reminders, dispatch=self.dispatch_pass())
 
     # -- the daemon -------------------------------------------------------------------
 
@@ -120,6 +124,15 @@ class App:
             log.warning("intake: pass failed, will retry: %s", exc)
             return
         if stats.seen:
+            self._dispatch_job()
+
+    def _reminders_job(self) -> None:
+        try:
+            plan = self.reminders.run_pass()
+        except (MailbotError, SQLAlchemyError) as exc:
+            log.warning("reminders: pass failed, will retry: %s", exc)
+            return
+        if plan.mails:
             self._dispatch_job()
 
     def _dispatch_job(self) -> None:
@@ -144,6 +157,26 @@ class App:
             "interval",
             seconds=DISPATCH_INTERVAL,
             id="dispatch",
+            next_run_time=datetime.now(UTC),
+            **common,
+        )
+
+        send_at = self.config.reminders.send_at
+        # At send_at on every day, hourly as a safety net (a pass is idempotent), and once
+        # at start: the catch-up after downtime.
+        scheduler.add_job(
+            self._reminders_job,
+            "cron",
+            hour=send_at.hour,
+            minute=send_at.minute,
+            id="reminders",
+            **common,
+        )
+        scheduler.add_job(
+            self._reminders_job,
+            "interval",
+            hours=1,
+            id="reminders-hourly",
             next_run_time=datetime.now(UTC),
             **common,
         )

@@ -32,6 +32,7 @@ class MessageKind(enum.StrEnum):
     BOUNCE = "bounce"  # a delivery status notification about our own mail
     RECEIPT = "receipt"  # our ontvangstmelding
     NOTICE = "notice"  # our staff notice
+    REMINDER = "reminder"  # a staff reminder, escalation or digest
 
 
 class Outcome(enum.StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -170,8 +170,12 @@ def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:
     )
 
 
-def list_cases(session: Session, state: CaseState | None = None) -> list[CaseSummary]:
+def list_cases(
+    session: Session, state: CaseState | None = None, due_before: date | None = None
+) -> list[CaseSummary]:
     query = select(CaseRow).order_by(CaseRow.received_at, CaseRow.id)
     if state is not None:
         query = query.where(CaseRow.state == state.value)
+    if due_before is not None:
+        query = query.where(CaseRow.deadline < due_before)
     return [case_summary(c) for c in session.execute(query).scalars()]

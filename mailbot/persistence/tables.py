@@ -86,6 +86,11 @@ class CaseRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline: Mapped[date] = mapped_column(Date, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The involved service (betrokken dienst), once the coordinator assigned one.
+    service: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    service_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     messages: Mapped[list[MessageRow]] = relationship(
         back_populates="case", order_by="MessageRow.id"
     )
@@ -139,6 +144,20 @@ class MailboxItemRow(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     moved_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class ReminderRow(Base):
+    """A reminder moment handled for a case ('before-7', 'due', 'overdue-2' ...): the
+    unique key makes every moment go out at most once, across restarts and instances."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("case_id", "moment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    moment: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    mode: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OutboxRow(Base):

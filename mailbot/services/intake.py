@@ -10,12 +10,12 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.config import Config
+from mailbot.config import CasesConfig, Config
 from mailbot.domain.autoreply import ReplyPolicy, is_auto_submitted, is_bounce, no_reply_reason
 from mailbot.domain.deadline import compute_deadline
 from mailbot.domain.model import (
@@ -30,6 +30,7 @@ from mailbot.domain.model import (
 )
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import Reference, find_references, strip_reply_prefixes
+from mailbot.domain.workdays import shift_deadline
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
 from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import AttachmentRow, CaseRow, MailboxItemRow, MessageRow
@@ -331,7 +332,7 @@ class IntakeService:
             citizen_name=name,
             subject=subject,
             received_at=received_at,
-            deadline=compute_deadline(received_at, cases.answer_within, cases.timezone),
+            deadline=case_deadline(received_at, cases),
             created_at=now,
         )
         session.add(case)
@@ -413,6 +414,15 @@ class IntakeService:
                 log.info("intake: stopping after %s messages", stats.seen)
                 break
         return stats
+
+
+def case_deadline(received_at: datetime, cases: CasesConfig) -> date:
+    """The deadline a new case gets under the rules in force now; stored on the case, so
+    changing the rules later applies to new cases only."""
+    deadline = compute_deadline(received_at, cases.answer_within, cases.timezone)
+    if cases.shift_to_working_day:
+        deadline = shift_deadline(deadline, cases.calendar)
+    return deadline
 
 
 def _citizen(case: CaseRow) -> str:

@@ -1,0 +1,303 @@
+"""Reminders and escalation by mail, counted on the statutory clock.
+
+A pass looks at every open case whose deadline is near or past, asks the domain which
+moment (before-14, due, overdue-2 ...) is due, and queues the staff mail through the
+outbox. The moment is recorded in the same transaction (unique per case), so each goes
+out at most once, across restarts, crashes and a second instance; after downtime only the
+latest missed moment goes out. Nothing here ever writes to the citizen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.config import Config
+from mailbot.domain.model import Address, CaseState, MessageKind
+from mailbot.domain.ports import Clock
+from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_due_moment
+from mailbot.persistence.tables import CaseRow, ReminderRow
+from mailbot.services.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value)
+STATE_LABELS = {
+    CaseState.RECEIVED.value: "ontvangen, nog niet beoordeeld",
+    CaseState.IN_PROGRESS.value: "in behandeling",
+    CaseState.ANSWERED.value: "beantwoord",
+    CaseState.CLOSED.value: "afgesloten",
+}
+DUE_SOON_DAYS = 7  # "due this week" in the digest
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    """What a reminder shows of one case."""
+
+    reference: str
+    citizen: str
+    subject: str
+    received_at: datetime
+    deadline: date
+    days_left: int  # negative when overdue
+    state: str
+    service: str | None
+    moment: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedMail:
+    key: str  # outbox key: the idempotency of the mail itself
+    template: str
+    to: tuple[str, ...]
+    subject_hint: str
+    cases: tuple[CaseLine, ...]
+    groups: tuple[tuple[str, tuple[CaseLine, ...]], ...] = ()
+    moment: Moment | None = None
+
+
+@dataclass
+class ReminderPlan:
+    day: date
+    mails: list[PlannedMail] = field(default_factory=list)
+    moments: list[tuple[int, Moment]] = field(default_factory=list)  # (case id, moment)
+
+
+class ReminderService:
+    def __init__(
+        self, config: Config, sessions: sessionmaker[Session], outbox: Outbox, clock: Clock
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.outbox = outbox
+        self.clock = clock
+        r = config.reminders
+        self.rules = ReminderRules(before_days=r.before_days, overdue_every=r.overdue_every)
+        self.calendar = config.cases.calendar
+        self.tz = config.cases.timezone
+
+    # -- what is due ------------------------------------------------------------------
+
+    def effective_day(self, now: datetime) -> date | None:
+        """The latest day whose reminders may go out now: today once `send_at` has
+        passed, yesterday before that (a catch-up at 07:00 still sends yesterday's)."""
+        local = now.astimezone(self.tz)
+        if local.time() >= self.config.reminders.send_at:
+            return local.date()
+        return local.date() - timedelta(days=1)
+
+    def plan(self, session: Session, day: date, today_is_send_day: bool = True) -> ReminderPlan:
+        """Every mail the pass for `day` would queue, without queueing anything."""
+        plan = ReminderPlan(day)
+        horizon = day + timedelta(days=max(self.rules.before_days, default=0) + 1)
+        cases = list(
+            session.execute(
+                select(CaseRow)
+                .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= horizon)
+                .order_by(CaseRow.deadline, CaseRow.id)
+            ).scalars()
+        )
+        sent = self._sent_moments(session, [c.id for c in cases])
+        due: list[tuple[CaseRow, Moment]] = []
+        for case in cases:
+            filed = case.received_at.astimezone(self.tz).date()
+            moment = latest_due_moment(
+                case.deadline, filed, self.rules, self.calendar, day, sent.get(case.id, ())
+            )
+            if moment is not None:
+                due.append((case, moment))
+                plan.moments.append((case.id, moment))
+        if self.config.reminders.mode == "per_case":
+            plan.mails.extend(self._per_case(case, moment, day) for case, moment in due)
+        elif today_is_send_day and self.calendar.is_working_day(day):
+            plan.mails.extend(self._digests(session, day, due))
+        return plan
+
+    def _sent_moments(self, session: Session, case_ids: Sequence[int]) -> dict[int, set[str]]:
+        sent: dict[int, set[str]] = defaultdict(set)
+        for start in range(0, len(case_ids), 5000):  # keep IN lists within driver limits
+            chunk = case_ids[start : start + 5000]
+            for case_id, moment in session.execute(
+                select(ReminderRow.case_id, ReminderRow.moment).where(
+                    ReminderRow.case_id.in_(chunk)
+                )
+            ):
+                sent[case_id].add(moment)
+        return sent
+
+    def _line(self, case: CaseRow, day: date, moment: Moment | None = None) -> CaseLine:
+        citizen = case.citizen_name or case.citizen_email or "(onbekend)"
+        if case.citizen_name and case.citizen_email:
+            citizen = f"{case.citizen_name} <{case.citizen_email}>"
+        return CaseLine(
+            reference=case.reference,
+            citizen=citizen,
+            subject=case.subject,
+            received_at=case.received_at,
+            deadline=case.deadline,
+            days_left=(case.deadline - day).days,
+            state=STATE_LABELS.get(case.state, case.state),
+            service=case.service,
+            moment=moment.key if moment else None,
+        )
+
+    def _recipients(self, case: CaseRow, overdue: bool) -> tuple[str, ...]:
+        to = [self.config.staff.coordinator]
+        if case.service_email:
+            to.append(case.service_email)
+        if overdue and self.config.reminders.escalation:
+            to.append(self.config.reminders.escalation)
+        return tuple(dict.fromkeys(a.lower() for a in to))
+
+    def _per_case(self, case: CaseRow, moment: Moment, day: date) -> PlannedMail:
+        overdue = moment.kind is MomentKind.OVERDUE
+        return PlannedMail(
+            key=f"reminder:{case.reference}:{moment.key}",
+            template="reminder",
+            to=self._recipients(case, overdue),
+            subject_hint=f"{case.reference} {moment.key}",
+            cases=(self._line(case, day, moment),),
+            moment=moment,
+        )
+
+    def _digests(
+        self, session: Session, day: date, due: list[tuple[CaseRow, Moment]]
+    ) -> Iterable[PlannedMail]:
+        """One mail per recipient per working day: the coordinator sees every open case
+        that needs attention, a service its own, the escalation address the overdue ones
+        on days an escalation moment falls."""
+        cases = list(
+            session.execute(
+                select(CaseRow)
+                .where(CaseRow.state.in_(OPEN_STATES))
+                .where(
+                    (CaseRow.deadline <= day + timedelta(days=DUE_SOON_DAYS))
+                    | (CaseRow.state == CaseState.RECEIVED.value)
+                    | (CaseRow.service_email.is_not(None))
+                )
+                .order_by(CaseRow.deadline, CaseRow.id)
+            ).scalars()
+        )
+        if not cases:
+            return
+        coordinator = self.config.staff.coordinator.lower()
+        groups = self._group(cases, day)
+        if any(lines for _name, lines in groups):
+            yield self._digest(coordinator, day, groups)
+        by_service: dict[str, list[CaseRow]] = defaultdict(list)
+        for case in cases:
+            if case.service_email and case.service_email.lower() != coordinator:
+                by_service[case.service_email.lower()].append(case)
+        for address, own in sorted(by_service.items()):
+            yield self._digest(address, day, self._group(own, day, with_new=False))
+        escalation = self.config.reminders.escalation
+        if escalation and any(m.kind is MomentKind.OVERDUE for _c, m in due):
+            overdue = [c for c in cases if c.deadline < day]
+            yield self._digest(
+                escalation.lower(),
+                day,
+                (("Termijn overschreden", tuple(self._line(c, day) for c in overdue)),),
+            )
+
+    def _group(
+        self, cases: Sequence[CaseRow], day: date, with_new: bool = True
+    ) -> tuple[tuple[str, tuple[CaseLine, ...]], ...]:
+        overdue, soon, new, waiting = [], [], [], []
+        for case in cases:
+            line = self._line(case, day)
+            if case.deadline < day:
+                overdue.append(line)
+            elif case.deadline <= day + timedelta(days=DUE_SOON_DAYS):
+                soon.append(line)
+            elif case.state == CaseState.RECEIVED.value and with_new:
+                new.append(line)
+            elif case.service_email:
+                waiting.append(line)
+        named = (
+            ("Termijn overschreden", overdue),
+            ("Termijn verloopt binnen 7 dagen", soon),
+            ("Nieuw, nog niet beoordeeld", new),
+            ("Wacht op de betrokken dienst", waiting),
+        )
+        return tuple((name, tuple(lines)) for name, lines in named if lines)
+
+    def _digest(
+        self, address: str, day: date, groups: tuple[tuple[str, tuple[CaseLine, ...]], ...]
+    ) -> PlannedMail:
+        lines = tuple(line for _name, group in groups for line in group)
+        return PlannedMail(
+            key=f"digest:{address}:{day.isoformat()}",
+            template="digest",
+            to=(address,),
+            subject_hint=f"digest {day.isoformat()}",
+            cases=lines,
+            groups=groups,
+        )
+
+    # -- doing it ---------------------------------------------------------------------
+
+    def run_pass(self, as_of: date | None = None, dry_run: bool = False) -> ReminderPlan:
+        """Queue what is due (or, with dry_run, only say it). Idempotent."""
+        now = self.clock()
+        day = as_of if as_of is not None else self.effective_day(now)
+        if day is None or not self.config.reminders.enabled:
+            return ReminderPlan(day or now.date())
+        # A digest belongs to its own day: a pass before send_at (day = yesterday) sends
+        # yesterday's missed per-case moments but no stale digest.
+        send_day = as_of is not None or day == now.astimezone(self.tz).date()
+        if dry_run:
+            with self.sessions() as session:
+                return self.plan(session, day, send_day)
+        with self.sessions.begin() as session:
+            plan = self.plan(session, day, send_day)
+            for case_id, moment in plan.moments:
+                session.add(
+                    ReminderRow(
+                        case_id=case_id,
+                        moment=moment.key,
+                        day=moment.day,
+                        mode=self.config.reminders.mode,
+                        created_at=now,
+                    )
+                )
+            by_ref = {}
+            if plan.mails and self.config.reminders.mode == "per_case":
+                refs = [m.cases[0].reference for m in plan.mails]
+                by_ref = {
+                    c.reference: c
+                    for c in session.execute(
+                        select(CaseRow).where(CaseRow.reference.in_(refs))
+                    ).scalars()
+                }
+            for mail in plan.mails:
+                self._enqueue(session, mail, day, now, by_ref.get(mail.cases[0].reference))
+        if plan.mails:
+            log.info("reminders: %s mails queued for %s", len(plan.mails), day.isoformat())
+        return plan
+
+    def _enqueue(
+        self, session: Session, mail: PlannedMail, day: date, now: datetime, case: CaseRow | None
+    ) -> None:
+        self.outbox.enqueue(
+            session,
+            key=mail.key,
+            kind=MessageKind.REMINDER,
+            template=mail.template,
+            to=[Address(a) for a in mail.to],
+            now=now,
+            case=case,
+            auto_submitted="auto-generated",
+            day=day,
+            cases=mail.cases,
+            groups=mail.groups,
+            moment=mail.moment,
+            coordinator=self.config.staff.coordinator,
+            mailbox=self.config.smtp.from_address,
+        )
