@@ -22,7 +22,7 @@ from mailbot.config import Config
 from mailbot.domain.model import Address, CaseState, MessageKind
 from mailbot.domain.ports import Clock
 from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_due_moment
-from mailbot.persistence.tables import CaseRow, ReminderRow
+from mailbot.persistence.tables import CaseRow, OutboxRow, ReminderRow
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,13 @@ class ReminderService:
         if self.config.reminders.mode == "per_case":
             plan.mails.extend(self._per_case(case, moment, day) for case, moment in due)
         elif today_is_send_day and self.calendar.is_working_day(day):
-            plan.mails.extend(self._digests(session, day, due))
+            digests = list(self._digests(session, day, due))
+            done = set(
+                session.execute(
+                    select(OutboxRow.key).where(OutboxRow.key.in_([d.key for d in digests]))
+                ).scalars()
+            )
+            plan.mails.extend(d for d in digests if d.key not in done)
         return plan
 
     def _sent_moments(self, session: Session, case_ids: Sequence[int]) -> dict[int, set[str]]:

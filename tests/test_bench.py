@@ -1,0 +1,27 @@
+"""The benchmarks in bench/ run here in a short variant, so they never rot; the figures
+that count come from running them by hand at full size (see the README)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_reminder_benchmark_short_variant(db: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "reminders.py"), "--cases", "300", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all(f"{db}" in line and "300 cases" in line for line in lines)
+    assert "digest" in lines[1] and "mails queued" in lines[1]
