@@ -128,6 +128,7 @@ class MailboxConfig:
     batch_size: int = 200
     timeout: float = 60.0
     poll_interval: float = 30.0
+    sent_folder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +158,17 @@ class DatabaseConfig:
 
 @dataclass(frozen=True, slots=True)
 class StaffConfig:
-    """[staff]: who is told about new cases."""
+    """[staff]: who is told about new cases, and who may send commands by mail."""
 
     coordinator: str
+    members: tuple[str, ...] = ()
+    authserv_ids: tuple[str, ...] = ()
+    services: Mapping[str, str] = field(default_factory=dict)  # name -> team address
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """Everyone whose commands are accepted (when the mail is trustworthy)."""
+        return frozenset(a.lower() for a in (self.coordinator, *self.members))
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +305,11 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
         ),
         "batch_size": _Key("how many messages to fetch at a time, 1 to 5000", "batch_size = 200"),
         "timeout": _Key("the network timeout in seconds, more than 0", "timeout = 60.0"),
+        "sent_folder": _Key(
+            "the folder where the mail client keeps mail sent from the complaints mailbox "
+            "(watched for reasoned answers and commands; never moved)",
+            'sent_folder = "Verzonden items"',
+        ),
         "poll_interval": _Key(
             "the seconds between two looks in the mailbox, more than 0", "poll_interval = 30.0"
         ),
@@ -340,7 +354,17 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
             "the e-mail address of the complaints coordinator",
             'coordinator = "klachtencoordinator@gemeente.example"',
         ),
+        "members": _Key(
+            "a list of more staff addresses that may send commands by mail",
+            'members = ["collega@gemeente.example"]',
+        ),
+        "authserv_ids": _Key(
+            "a list of host names of your own receiving mail servers, whose "
+            "Authentication-Results headers (RFC 8601) are trusted",
+            'authserv_ids = ["mx.gemeente.example"]',
+        ),
     },
+    "services": {},
     "cases": {
         "reference_prefix": _Key(
             "2 to 6 capital letters that start every case reference (KL-2026-0042)",
@@ -544,7 +568,7 @@ class _Loader:
             mailbox=mailbox,
             smtp=smtp,
             database=self._database(tables["database"]),
-            staff=self._staff(tables["staff"]),
+            staff=self._staff(tables["staff"], tables["services"]),
             cases=self._cases(tables["cases"]),
             receipts=self._receipts(tables["receipts"]),
             outbox=self._outbox(tables["outbox"]),
@@ -587,7 +611,8 @@ class _Loader:
             )
             value = {}
         table = _Table(self, name, value)
-        table.check_unknown()
+        if name != "services":  # [services] keys are the names of the services
+            table.check_unknown()
         return table
 
     # -- sections ----------------------------------------------------------------------------
@@ -617,6 +642,7 @@ class _Loader:
             batch_size=t.integer("batch_size", 200, 1, 5000),
             timeout=t.number("timeout", 60.0),
             poll_interval=t.number("poll_interval", 30.0),
+            sent_folder=t.optional_text("sent_folder"),
         )
 
     def _smtp(self, t: _Table) -> SmtpConfig:
@@ -671,8 +697,29 @@ class _Loader:
                 url = resolved
         return DatabaseConfig(url)
 
-    def _staff(self, t: _Table) -> StaffConfig:
-        return StaffConfig(coordinator=t.address("coordinator", what="one address"))
+    def _staff(self, t: _Table, services: _Table) -> StaffConfig:
+        members = []
+        for member in t.string_list("members"):
+            if _ADDRESS.fullmatch(member):
+                members.append(member)
+            else:
+                t.invalid("members", f"{member!r} is not an e-mail address")
+        team: dict[str, str] = {}
+        for name, address in services.data.items():
+            if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+                services.report(
+                    name,
+                    f"expected the service's team address, e.g. {name} = "
+                    f'"{name}@gemeente.example"; {_got(address, secret=False)}',
+                )
+            else:
+                team[name.lower()] = address
+        return StaffConfig(
+            coordinator=t.address("coordinator", what="one address"),
+            members=tuple(members),
+            authserv_ids=tuple(a.lower() for a in t.string_list("authserv_ids")),
+            services=team,
+        )
 
     def _cases(self, t: _Table) -> CasesConfig:
         prefix = t.text("reference_prefix", "KL")

@@ -33,6 +33,14 @@ class MessageKind(enum.StrEnum):
     RECEIPT = "receipt"  # our ontvangstmelding
     NOTICE = "notice"  # our staff notice
     REMINDER = "reminder"  # a staff reminder, escalation or digest
+    ANSWER = "answer"  # the coordinator's reasoned answer to the citizen
+    CORRESPONDENCE = "correspondence"  # other staff mail about the case (e.g. to a service)
+    COMMAND = "command"  # a staff mail with #commands
+    CONFIRMATION = "confirmation"  # our reply to a command mail
+    INADMISSIBLE = "inadmissible"  # the reasoned "not admissible" reply to the citizen
+    SERVICE_REQUEST = "service_request"  # the request for input to the involved service
+    NOTE = "note"  # #notitie
+    LETTER = "letter"  # a paper letter or a forwarded complaint registered with #brief/#nieuw
 
 
 class Outcome(enum.StrEnum):

@@ -71,8 +71,8 @@ def _lead_moments(
 ) -> Iterator[tuple[date, MomentKind, str]]:
     """The due moment, then the before-moments, closest to the deadline first.
 
-    Not collapsed: because previous_working_day is monotonic, a day never comes before a
-    later one, and of several on one day the first yielded is the one to keep.
+    Not collapsed: previous_working_day is monotonic, so each day is on or before the one
+    yielded before it, and of several on one day the first yielded is the one to keep.
     """
     due_day = calendar.previous_working_day(deadline)
     yield (due_day if due_day > filed else deadline), MomentKind.DUE, _DUE

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -91,6 +93,11 @@ class CaseRow(Base):
     service_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The coordinator's decisions: counted in the yearly report to the council.
+    admissible: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    inadmissible_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    citizen_address: Mapped[str | None] = mapped_column(Text, nullable=True)
     messages: Mapped[list[MessageRow]] = relationship(
         back_populates="case", order_by="MessageRow.id"
     )
@@ -112,6 +119,8 @@ class MessageRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     body_text: Mapped[str] = mapped_column(Text, default="")
     raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+    # Needs a person's eye, e.g. a citizen writing again after the case was closed.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     case: Mapped[CaseRow] = relationship(back_populates="messages")
     attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
 
@@ -144,6 +153,15 @@ class MailboxItemRow(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     moved_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class FolderStateRow(Base):
+    """How far a folder that mailbot only reads (the sent folder) has been read."""
+
+    __tablename__ = "folder_state"
+    folder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReminderRow(Base):
