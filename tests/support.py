@@ -41,6 +41,8 @@ def write_config(
         "database": {"url": db_url},
         "staff": {"coordinator": COORDINATOR},
         "outbox": {"retry_initial": 1.0, "retry_max": 2.0},
+        # Off unless a test is about them: a daily digest would add a mail to every test.
+        "reminders": {"enabled": False},
     }
     for section, keys in sections.items():
         values.setdefault(section, {}).update(keys)

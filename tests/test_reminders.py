@@ -61,7 +61,7 @@ def setup(
     """Cases from real mail arriving at the given moments; then a controllable clock."""
     for address, when in arrivals:
         mailbox.append("INBOX", complaint("Burger", address, f"Klacht van {address}"), when=when)
-    reminders: dict[str, object] = {"mode": mode, "escalation": ESCALATION}
+    reminders: dict[str, object] = {"enabled": True, "mode": mode, "escalation": ESCALATION}
     reminders.update(extra.pop("reminders", {}))
     config = load_config(
         write_config(tmp_path, mailbox, smtp, db_url, reminders=reminders, **extra)
@@ -260,7 +260,7 @@ def test_command_line_under_a_faked_clock_on_the_due_day(
         mailbox,
         smtp_server,
         sqlite_url,
-        reminders={"mode": "per_case", "escalation": ESCALATION},
+        reminders={"enabled": True, "mode": "per_case", "escalation": ESCALATION},
     )
     first = cli(config, "run", "--once", now="2026-11-05T10:00:00+01:00")
     assert first.returncode == 0, first.stderr

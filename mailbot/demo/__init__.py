@@ -1,15 +1,16 @@
 """`mailbot demo`: the whole job on this machine, with no mail server installed.
 
 The demo starts an IMAP server (pymap, in memory) and an SMTP sink (aiosmtpd) inside this
-process on 127.0.0.1, writes a config file and an SQLite database into a folder, drops a
-handful of Dutch sample mails into the inbox and runs mailbot's own code (:class:`App`,
-the same passes the daemon's jobs run) against them. It then prints the cases and every
-mail as the citizens and the coordinator received it.
+process on 127.0.0.1, writes a config file and an SQLite database into a folder, drops
+Dutch sample mails into the inbox and runs mailbot's own code against them: :class:`App`
+and its ``run_once()``, the intake, reminders and delivery passes the daemon's jobs run.
+It then prints the cases and every mail as the citizens and the coordinator received it.
 
-A :class:`DemoClock` replays a morning in a few seconds: the first mails arrive three hours
-ago, mailbot's first pass runs two hours ago, the answers to its receipts arrive after that
-and the second pass runs now. A last step moves the clock a month on, past every deadline,
-for the staff reminders (``month_later``).
+A :class:`DemoClock` replays one working morning in a few seconds, at fixed local times so
+that the story is the same whenever it runs: the first mails arrive from 07:05, mailbot's
+first pass runs at 08:00 (before the daily digest time), the answers to its receipts
+arrive and the second pass runs at 09:15. A last step moves the clock a month on, to the
+first working day after the deadlines, for the staff reminders (``month_later``).
 
 Needs the optional packages of ``mailbot[demo]`` (pymap, aiosmtpd); without them
 :func:`run_demo` says so and returns 1.
@@ -19,13 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import sys
 import tempfile
+import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
@@ -33,48 +41,51 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.config import ConfigError, load_config
-from mailbot.daemon import App
+from mailbot.daemon import App, PassReport
 from mailbot.demo import mails
 from mailbot.demo.mails import SampleMail
-from mailbot.domain.errors import MailboxUnavailableError, MailbotError
-from mailbot.domain.model import Channel, Direction, MessageSummary, Outcome
+from mailbot.domain.errors import MailbotError, MailboxUnavailableError
+from mailbot.domain.model import CaseSummary, Channel, Direction, MessageKind, Outcome
 from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import CaseRow, MailboxItemRow, MessageRow, OutboxRow
 
-if TYPE_CHECKING:  # the servers module needs the optional packages: imported in run_demo
-    from email.message import EmailMessage
-
+if TYPE_CHECKING:  # needs the optional packages: run_demo imports it once they are known
     from mailbot.demo.servers import DemoServers, ReceivedMail
 
-__all__ = ["MONTH_LATER", "REMINDERS_METHOD", "DemoClock", "MonthLaterStep", "run_demo"]
+__all__ = ["DemoClock", "MonthLaterStep", "remind", "run_demo"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
-#: How far the last step moves the clock: past the deadline of every demo case (a
-#: deadline is one calendar month after arrival, at most 31 days).
-MONTH_LATER: Final = timedelta(days=32)
-
-#: The App method the default month-later step calls when this version of mailbot has it.
-REMINDERS_METHOD: Final = "reminders_pass"
-
 #: The extension point for "a month later": called with the demo's App, whose clock then
-#: reads MONTH_LATER after the second pass, and the report stream. Whatever it puts in the
-#: outbox is delivered and shown right after it returns.
+#: reads the first working day after the deadlines of the demo's cases (09:15 local), and
+#: the report stream. What it puts in the outbox is delivered and shown after it returns.
 MonthLaterStep = Callable[[App, TextIO], object]
+
+# Local times of the demo's morning. The first pass runs before `[reminders] send_at`
+# (08:30 by default), the second after it, so that the second sends the day's digest.
+FIRST_ARRIVAL: Final = clock_time(7, 5)
+FIRST_PASS: Final = clock_time(8, 0)
+SECOND_ARRIVAL: Final = clock_time(8, 1)
+SECOND_PASS: Final = clock_time(9, 15)
 
 _DEMO_PACKAGES: Final = frozenset({"pymap", "aiosmtpd", "proxyprotocol", "pysasl"})
 _KEPT_FILES: Final = ("config.toml", "mailbot.sqlite3")
-_FIRST_ARRIVAL: Final = timedelta(hours=-3)  # the first sample mail, relative to now
-_FIRST_PASS: Final = timedelta(hours=-2)  # mailbot's first pass
-_SECOND_ARRIVAL: Final = timedelta(hours=-1, minutes=-50)  # the answers to the receipts
-_RULE = "=" * 78
+# Loggers that are loud for no reason during the demo; levels are raised, never lowered,
+# and restored afterwards. aiosmtpd logs every SMTP connection at INFO; mail-parser logs
+# header contents at WARNING (the CLI silences it the same way).
+_QUIET_LOGGERS: Final[Mapping[str, int]] = {
+    "mail.log": logging.WARNING,
+    "pymap": logging.WARNING,
+    "mailparser": logging.CRITICAL,
+}
+_WIDTH: Final = 78
 
 
 class DemoClock:
     """Real time plus an offset the demo moves, so that a morning passes in seconds.
 
-    Mailbot reads it wherever it asks for "now" (receipts' dates, the outbox's retry
-    times); the time keeps running, so nothing that measures intervals is surprised.
+    Mailbot reads it wherever it asks for "now" (receipts' dates, digests, the outbox's
+    retry times); the time keeps running, so nothing that measures intervals is surprised.
     """
 
     def __init__(self) -> None:
@@ -83,6 +94,10 @@ class DemoClock:
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
+    def set(self, moment: datetime) -> None:
+        """From now on the clock reads `moment` (aware), and runs on from there."""
+        self.offset = moment - datetime.now(UTC)
+
 
 def run_demo(
     out: TextIO,
@@ -90,26 +105,27 @@ def run_demo(
     keep: Path | None = None,
     month_later: MonthLaterStep | None = None,
 ) -> int:
-    """Run the demo and print its report to `out`; return an exit code (0 ok, 1 failed,
-    2 `keep` unusable).
+    """Run the demo and print its report to `out`; return an exit code (0 ok, 1 failed or
+    not as expected, 2 `keep` unusable). Errors go to stderr.
 
     keep=None works in a temporary folder removed afterwards. Otherwise the folder keeps
     the generated config.toml and mailbot.sqlite3, so that
     ``mailbot --config KEEP/config.toml cases list`` shows the demo's cases later.
-    month_later replaces the default last step (see :data:`MonthLaterStep`).
+    month_later replaces the last step, :func:`remind` (see :data:`MonthLaterStep`).
     """
     try:
-        from mailbot.demo.servers import DemoServers  # noqa: F401 (checks the extra)
+        from mailbot.demo import servers  # noqa: F401 (fails here when the extra is missing)
     except ImportError as exc:
-        if exc.name is None or exc.name.partition(".")[0] not in _DEMO_PACKAGES:
+        package = (exc.name or "").partition(".")[0]
+        if package not in _DEMO_PACKAGES:
             raise
         print(
-            f"mailbot demo: needs the optional package {exc.name.partition('.')[0]}: "
-            "install it with  pip install 'mailbot[demo]'",
+            f"mailbot demo: needs the optional package {package}; "
+            "install it with: pip install 'mailbot[demo]'",
             file=sys.stderr,
         )
         return EXIT_FAILURE
-    step = month_later or reminders_if_available
+    step = month_later or remind
     if keep is None:
         with tempfile.TemporaryDirectory(prefix="mailbot-demo-") as folder:
             return _Demo(out, Path(folder), kept=False, month_later=step).run()
@@ -121,18 +137,12 @@ def run_demo(
     return _Demo(out, keep.resolve(), kept=True, month_later=step).run()
 
 
-def reminders_if_available(app: App, out: TextIO) -> None:
-    """The default month-later step: the reminders pass, if this version has one."""
-    reminders = getattr(app, REMINDERS_METHOD, None)
-    if not callable(reminders):
-        out.write(
-            "  Reminders are not part of this version of mailbot "
-            f"(App has no {REMINDERS_METHOD}()): nothing happens a month later.\n"
-        )
-        return
-    result = reminders()
-    if result is not None:
-        out.write(f"  {REMINDERS_METHOD}(): {result}\n")
+def remind(app: App, out: TextIO) -> None:
+    """The default month-later step: one reminders pass, as the daemon's reminders job
+    runs it at `[reminders] send_at` every day."""
+    plan = app.reminders.run_pass()
+    planned = "; ".join(f"{m.template} to {', '.join(m.to)}" for m in plan.mails) or "nothing"
+    out.write(f"  The reminders pass for {plan.day:%A %d %B %Y}: {planned}.\n")
 
 
 def _unusable_keep_folder(keep: Path) -> str | None:
@@ -146,6 +156,19 @@ def _unusable_keep_folder(keep: Path) -> str | None:
             "give an empty or new folder to keep the demo's files in"
         )
     return None
+
+
+@contextmanager
+def _quiet_loggers() -> Iterator[None]:
+    saved = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name, level in _QUIET_LOGGERS.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.level, level))
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 # ------------------------------------------------------------------------------------------
@@ -178,7 +201,10 @@ class _Demo:
         started = time.monotonic()
         password = secrets.token_urlsafe(18)
         try:
-            with DemoServers(username=mails.MAILBOX, password=password) as servers:
+            with (
+                _quiet_loggers(),
+                DemoServers(username=mails.MAILBOX, password=password) as servers,
+            ):
                 config = load_config(self._write_config(servers, password), env={})
                 app = App(config, self.clock)
                 try:
@@ -226,6 +252,7 @@ class _Demo:
         ]
         for section, keys in values.items():
             lines.append(f"[{section}]")
+            # JSON strings and numbers are valid TOML basic strings and numbers.
             lines.extend(f"{key} = {json.dumps(value)}" for key, value in keys.items())
             lines.append("")
         path = self.folder / "config.toml"
@@ -233,14 +260,13 @@ class _Demo:
         path.chmod(0o600)  # it holds the (throwaway) mailbox password
         return path
 
-    def _heading(self, servers: DemoServers, versions: dict[str, str]) -> None:
+    def _heading(self, servers: DemoServers, versions: Mapping[str, str]) -> None:
         title = "mailbot demo: a complaints mailbox on this machine, no mail server needed"
         self.say(title)
         self.say("=" * len(title))
-        self.say()
-        self.say("mailbot's own code (intake, outbox, delivery) runs against:")
+        self.say("mailbot's own code (intake, reminders, outbox, delivery) runs against:")
         self.say(
-            f"  IMAP  {servers.host}:{servers.imap_port}  pymap {versions['pymap']}, in memory; "
+            f"  IMAP  {servers.host}:{servers.imap_port}  pymap {versions['pymap']}, in memory, "
             f"mailbox {mails.MAILBOX}"
         )
         self.say(
@@ -249,21 +275,27 @@ class _Demo:
         )
         removed = "kept" if self.kept else "removed at the end"
         self.say(f"  data  {self.folder}/  config.toml, mailbot.sqlite3 ({removed})")
-        self.say(f"  staff {mails.COORDINATOR} is the complaints coordinator")
-        self.say("The clock is moved: the mails arrive over a morning, replayed in seconds.")
+        self.say(f"  staff {mails.COORDINATOR}, the complaints coordinator")
+        self.say("The clock is moved: one working morning is replayed in a few seconds.")
 
     # -- the story -------------------------------------------------------------------------
 
     def _play(self, app: App, servers: DemoServers) -> list[str]:
         app.upgrade_schema()
-        now = datetime.now(UTC)
         tz = app.config.cases.timezone
+        calendar = app.config.cases.calendar
+        today = datetime.now(tz).date()
+        # A working day, so that the day's digest goes out like on any office day.
+        day = calendar.previous_working_day(today)
 
-        first = mails.first_batch(now + _FIRST_ARRIVAL)
-        self.clock.offset = _FIRST_PASS
-        self._section(
-            f"Step 1, {self._hhmm(self.clock(), app)}: {len(first)} mails wait in INBOX; "
-            "mailbot runs one pass (intake, then delivery)"
+        def at(moment: clock_time, on: date = day) -> datetime:
+            return datetime.combine(on, moment, tzinfo=tz)
+
+        first = mails.first_batch(at(FIRST_ARRIVAL))
+        self.clock.set(at(FIRST_PASS))
+        self._title(
+            f"Step 1, {day:%A %d %B %Y} {FIRST_PASS:%H:%M}: {len(first)} mails wait in INBOX; "
+            "mailbot runs one pass"
         )
         self._pass(app, servers, first)
 
@@ -272,39 +304,39 @@ class _Demo:
         jan = _receipt_to(sent, mails.JAN_TYPO)
         if marie is None or jan is None:
             return ["the first pass sent no receipt to Marie or to Jan; step 2 needs both"]
-        second = mails.second_batch(now + _SECOND_ARRIVAL, marie, jan)
-        self.clock.offset = timedelta(0)
-        self._section(
-            f"Step 2, {self._hhmm(self.clock(), app)}: {len(second)} answers to the receipts "
-            "arrived; mailbot runs the next pass"
+        second = mails.second_batch(at(SECOND_ARRIVAL), marie, jan)
+        self.clock.set(at(SECOND_PASS))
+        self._title(
+            f"Step 2, {SECOND_PASS:%H:%M}: {len(second)} more mails arrived; "
+            "mailbot runs the next pass"
         )
         self._pass(app, servers, second)
 
-        self.clock.offset = MONTH_LATER
-        later = self.clock().astimezone(tz)
-        self._section(f"Step 3, a month later ({later:%Y-%m-%d}): reminders")
+        with app.sessions() as session:
+            deadlines = [c.deadline for c in repo.list_cases(session)]
+        later = calendar.next_working_day(max(deadlines, default=day) + timedelta(days=1))
+        self.clock.set(at(SECOND_PASS, later))
+        self._title(
+            f"Step 3, a month later: {later:%A %d %B %Y} {SECOND_PASS:%H:%M}, "
+            "the deadlines have passed"
+        )
         before = len(servers.received)
         self.month_later(app, self.out)
         app.dispatch_pass()
-        self._print_sent(servers.received[before:], app)
+        self._print_sent(app, servers.received[before:])
 
         self._cases(app)
-        self._mails(servers.received, app)
+        self._mails(app, servers.received)
         return self._mailbox_after(app)
 
     def _pass(self, app: App, servers: DemoServers, batch: Sequence[SampleMail]) -> None:
         self._append(app, batch)
         before = len(servers.received)
         report = app.run_once()
-        outcomes = _count(report.intake.outcomes if report.intake else {})
         for arrival in self.arrivals[-len(batch) :]:
             self._print_arrival(app, arrival)
-        d = report.dispatch
-        self.say(
-            f"  The pass: {report.intake.seen if report.intake else 0} mails read ({outcomes}); "
-            f"{d.sent} sent, {d.retried} to retry, {d.failed} failed."
-        )
-        self._print_sent(servers.received[before:], app)
+        self.say(_summary(report))
+        self._print_sent(app, servers.received[before:])
 
     def _append(self, app: App, batch: Sequence[SampleMail]) -> None:
         """Deliver the mails into INBOX the way a mail server does: IMAP APPEND with the
@@ -327,123 +359,128 @@ class _Demo:
 
     def _print_arrival(self, app: App, arrival: _Arrival) -> None:
         mail = arrival.mail
-        header = _header_lines(mail.raw)
-        sender = header.get("from", "(no From header)")
-        subject = header.get("subject", "(no Subject header)")
-        self.say(f"  {self._hhmm(mail.arrived_at, app)}  {sender}  \"{subject}\"")
-        self.say(f"         {mail.label}")
-        self.say(f"         -> {self._outcome(app, arrival)}")
+        head = BytesHeaderParser(policy=default_policy).parsebytes(mail.raw)
+        sender = str(head.get("From", "(no From header)"))
+        subject = str(head.get("Subject", "(no Subject header)"))
+        self.say(f"  {self._hhmm(app, mail.arrived_at)} from {sender}: {mail.label}")
+        self.say(f'        "{subject}"')
+        self.say(f"        -> {self._outcome(app, arrival)}")
 
     def _outcome(self, app: App, arrival: _Arrival) -> str:
+        """What intake recorded for one sample mail, found by its content hash."""
         with app.sessions() as session:
-            item = session.execute(
-                select(MailboxItemRow)
-                .where(MailboxItemRow.raw_sha256 == arrival.sha256)
-                .order_by(MailboxItemRow.id.desc())
-            ).scalars().first()
+            item = (
+                session.execute(
+                    select(MailboxItemRow)
+                    .where(MailboxItemRow.raw_sha256 == arrival.sha256)
+                    .order_by(MailboxItemRow.id.desc())
+                )
+                .scalars()
+                .first()
+            )
             if item is None:
                 return "not processed: still in INBOX"
-            ref = ""
-            if item.case_id is not None:
-                case = session.get(CaseRow, item.case_id)
-                ref = case.reference if case is not None else f"#{item.case_id}"
-            kind = session.execute(
-                select(MessageRow.kind).where(
-                    MessageRow.raw_sha256 == arrival.sha256,
-                    MessageRow.direction == Direction.IN.value,
+            case = session.get(CaseRow, item.case_id) if item.case_id is not None else None
+            ref = case.reference if case is not None else ""
+            kind = (
+                session.execute(
+                    select(MessageRow.kind).where(
+                        MessageRow.raw_sha256 == arrival.sha256,
+                        MessageRow.direction == Direction.IN.value,
+                    )
                 )
-            ).scalars().first()
-            outcome = Outcome(item.outcome)
-            folder = item.moved_to or "?"
-        if outcome is Outcome.NEW_CASE:
-            text = f"new case {ref}"
-            return text + (f"; no receipt: {item.reason}" if item.reason else "")
-        if outcome is Outcome.FOLLOW_UP:
-            what = "an automatic reply: recorded, never answered" if kind == "auto_reply" else (
-                "a follow-up: no new case, no second receipt"
+                .scalars()
+                .first()
             )
-            return f"joined case {ref} as {what}"
+        outcome = Outcome(item.outcome)
+        if outcome is Outcome.NEW_CASE:
+            receipt = f"no receipt: {item.reason}" if item.reason else "a receipt to the citizen"
+            return f"new case {ref}; {receipt}; a notice to the coordinator"
+        if outcome is Outcome.FOLLOW_UP and kind == MessageKind.AUTO_REPLY.value:
+            return f"joined case {ref} as an automatic reply: recorded, never answered"
+        if outcome is Outcome.FOLLOW_UP:
+            return f"joined case {ref} as a follow-up: no new case, no second receipt"
         if outcome is Outcome.BOUNCE:
             return f"joined case {ref} as a bounce; the coordinator is told"
         if outcome is Outcome.QUARANTINED:
-            return f"moved to the {folder} folder ({item.reason}); the coordinator is told"
-        return f"{outcome.value}: {item.reason or 'no case'} (moved to {folder})"
+            return f"moved to the {item.moved_to} folder ({item.reason}); the coordinator is told"
+        return f"{outcome.value}: {item.reason or 'no case'}; moved to {item.moved_to}"
 
-    def _print_sent(self, sent: Sequence[ReceivedMail], app: App) -> None:
+    def _print_sent(self, app: App, sent: Sequence[ReceivedMail]) -> None:
         if not sent:
             self.say("  Sent: nothing.")
             return
         self.say("  Sent:")
         for mail in sent:
-            who = "coordinator" if self._to_coordinator(mail, app) else "citizen"
-            self.say(
-                f"    to the {who:<11} {', '.join(mail.rcpt_tos)}: {mail.message['Subject']}"
-            )
+            who = "coordinator" if self._to_coordinator(app, mail) else "citizen"
+            subject = _header(mail.message, "Subject")
+            self.say(f"    to the {who:<11}  {', '.join(mail.rcpt_tos)}: {subject}")
 
     # -- the results -------------------------------------------------------------------------
 
     def _cases(self, app: App) -> None:
         tz = app.config.cases.timezone
-        self._section("The cases, as `mailbot cases list` shows them")
+        self._title("The cases, as `mailbot cases list` shows them")
         with app.sessions() as session:
-            cases = repo.list_cases(session)
-            details = []
-            for summary in cases:
-                row = repo.find_case_by_reference(session, summary.reference)
+            details: list[CaseSummary] = []
+            for listed in repo.list_cases(session):
+                row = repo.find_case_by_reference(session, listed.reference)
                 assert row is not None  # listed a moment ago, in the same session
                 details.append(repo.case_summary(row, with_messages=True))
-        if not cases:
+        if not details:
             self.say("no cases")
-        else:
-            self.first_reference = cases[0].reference
-        for c in cases:
+            return
+        self.first_reference = details[0].reference
+        for c in details:  # the format of `mailbot cases list`
             received = c.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
             self.say(
                 f"{c.reference}  {c.state.value:<11}  {received}  due {c.deadline.isoformat()}  "
                 f"{c.citizen_email:<30}  {c.subject[:60]}"
             )
         self.say()
-        self.say("Their messages, in and out, as `mailbot cases show REF` lists them:")
+        self.say("Their messages, in and out (`mailbot cases show REF` shows one case):")
         for case in details:
-            self.say(f"  {case.reference}  ({case.channel.value})  {case.subject}")
+            self.say(f"  {case.reference} ({case.channel.value}): {case.subject}")
             for m in case.messages:
-                at = m.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+                moment = m.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
                 arrow = "<-" if m.direction is Direction.IN else "->"
                 who = m.sender if m.direction is Direction.IN else m.recipients
-                self.say(f"    {at} {arrow} {m.kind.value:<10} {who}")
-        form = next((case for case in details if _opened_by_form(case.messages)), None)
-        if form is not None:
-            self.say()
-            if form.channel is Channel.EMAIL and form.citizen_email == mails.FORM_SENDER:
-                self.say(
-                    f"The website form mail became {form.reference}, an ordinary e-mail case: "
-                    "this version has no\nform channel yet, so the case's citizen is the "
-                    f"form's no-reply sender ({mails.FORM_SENDER}),\nno receipt went out, and "
-                    f"{mails.SOFIE[0]}'s name and address ({mails.SOFIE[1]}) are only in\n"
-                    "the text the coordinator's notice quotes."
-                )
-            else:
-                self.say(
-                    f"The website form mail became {form.reference} (channel "
-                    f"{form.channel.value}), citizen {form.citizen_name} <{form.citizen_email}>."
-                )
+                self.say(f"    {moment} {arrow} {m.kind.value:<10} {who}")
+        form = next((c for c in details if _opened_by_form(c)), None)
+        if form is None:
+            return
+        self.say()
+        if form.channel is Channel.EMAIL and form.citizen_email == mails.FORM_SENDER:
+            note = (
+                f"The website form mail became {form.reference}, an ordinary e-mail case: "
+                "this version has no form channel yet, so the case's citizen is the form's "
+                f"no-reply sender ({mails.FORM_SENDER}) and no receipt went out; "
+                f"{mails.SOFIE[0]}'s name and address ({mails.SOFIE[1]}) are only in the "
+                "text that the coordinator's notice quotes."
+            )
+        else:
+            note = (
+                f"The website form mail became {form.reference} (channel "
+                f"{form.channel.value}), citizen {form.citizen_name} <{form.citizen_email}>."
+            )
+        self.say(textwrap.fill(note, _WIDTH))
 
-    def _mails(self, sent: Sequence[ReceivedMail], app: App) -> None:
-        citizens = [m for m in sent if not self._to_coordinator(m, app)]
-        staff = [m for m in sent if self._to_coordinator(m, app)]
+    def _mails(self, app: App, sent: Sequence[ReceivedMail]) -> None:
+        staff = [m for m in sent if self._to_coordinator(app, m)]
+        citizens = [m for m in sent if not self._to_coordinator(app, m)]
         for title, group in (
             ("What the citizens received", citizens),
             ("What the coordinator received", staff),
         ):
-            self._section(f"{title} ({len(group)} mails)")
+            self._title(f"{title}: {_mails(len(group))}")
             for number, mail in enumerate(group, 1):
                 self._print_mail(number, len(group), mail)
 
     def _print_mail(self, number: int, total: int, mail: ReceivedMail) -> None:
         message = mail.message
-        self.say(f"--- {number} of {total} " + "-" * 60)
+        self.say(f"--- {number} of {total} ".ljust(_WIDTH, "-"))
         for name in ("From", "To", "Subject"):
-            self.say(f"{name + ':':<9}{message[name]}")
+            self.say(f"{name + ':':<9}{_header(message, name)}")
         self.say()
         self.say(_text_part(message).rstrip())
         self.say()
@@ -459,18 +496,18 @@ class _Demo:
             unsent = session.execute(
                 select(OutboxRow.key, OutboxRow.status).where(OutboxRow.status != "sent")
             ).all()
-        self._section("The mailbox afterwards")
-        self.say(", ".join(f"{folder}: {count} mails" for folder, count in counts.items()))
+        self._title("The mailbox afterwards")
+        self.say(", ".join(f"{folder}: {_mails(count)}" for folder, count in counts.items()))
         failures = []
         if counts[m.folder]:
-            failures.append(f"{counts[m.folder]} mails are still in {m.folder}")
+            failures.append(f"{_mails(counts[m.folder])} still in {m.folder}")
         if unsent:
-            failures.append(f"the outbox still holds {', '.join(f'{k} ({s})' for k, s in unsent)}")
+            failures.append(f"unsent in the outbox: {', '.join(f'{k} ({s})' for k, s in unsent)}")
         return failures
 
-    def _footer(self, seconds: float, failures: list[str]) -> None:
+    def _footer(self, seconds: float, failures: Sequence[str]) -> None:
         self.say()
-        self.say(_RULE)
+        self.say("=" * _WIDTH)
         for failure in failures:
             self.say(f"NOT AS EXPECTED: {failure}")
         self.say(f"Done in {seconds:.1f} s.")
@@ -485,16 +522,31 @@ class _Demo:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _section(self, title: str) -> None:
+    def _title(self, title: str, rule: str = "-") -> None:
         self.say()
         self.say(title)
-        self.say("-" * len(title))
+        self.say(rule * len(title))
 
-    def _hhmm(self, moment: datetime, app: App) -> str:
+    def _hhmm(self, app: App, moment: datetime) -> str:
         return moment.astimezone(app.config.cases.timezone).strftime("%H:%M")
 
-    def _to_coordinator(self, mail: ReceivedMail, app: App) -> bool:
+    def _to_coordinator(self, app: App, mail: ReceivedMail) -> bool:
         return app.config.staff.coordinator.lower() in (r.lower() for r in mail.rcpt_tos)
+
+
+def _summary(report: PassReport) -> str:
+    intake = report.intake
+    outcomes = ", ".join(f"{k} {n}" for k, n in sorted((intake.outcomes if intake else {}).items()))
+    d = report.dispatch
+    return (
+        f"  The pass: read {_mails(intake.seen if intake else 0)} ({outcomes or 'none'}); "
+        f"reminders planned {_mails(len(report.reminders.mails))}; "
+        f"sent {d.sent}, {d.retried} to retry, {d.failed} failed."
+    )
+
+
+def _mails(count: int) -> str:
+    return f"{count} mail" if count == 1 else f"{count} mails"
 
 
 def _receipt_to(sent: Sequence[ReceivedMail], address: str) -> EmailMessage | None:
@@ -504,29 +556,18 @@ def _receipt_to(sent: Sequence[ReceivedMail], address: str) -> EmailMessage | No
     return None
 
 
-def _count(outcomes: dict[str, int]) -> str:
-    return ", ".join(f"{outcome} {n}" for outcome, n in sorted(outcomes.items())) or "none"
-
-
-def _opened_by_form(messages: Sequence[MessageSummary]) -> bool:
-    first = next((m for m in messages if m.direction is Direction.IN), None)
+def _opened_by_form(case: CaseSummary) -> bool:
+    first = next((m for m in case.messages if m.direction is Direction.IN), None)
     return first is not None and mails.FORM_SENDER in first.sender
 
 
-def _header_lines(raw: bytes) -> dict[str, str]:
-    """From and Subject of a sample mail, for the report; nothing for a mail without."""
-    from email.parser import BytesHeaderParser
-    from email.policy import default
-
-    head = BytesHeaderParser(policy=default).parsebytes(raw)
-    return {name.lower(): str(value) for name, value in head.items() if name.lower() in {
-        "from", "subject"
-    }}
+def _header(message: EmailMessage, name: str) -> str:
+    # strip(): Python folds a long Subject right after the colon, and the unfolded value
+    # then starts with a space that mail programs do not show.
+    return str(message.get(name, "")).strip()
 
 
 def _text_part(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
-    if body is None:
-        return "(no text part)"
-    content = body.get_content()
+    content = body.get_content() if body is not None else None
     return content if isinstance(content, str) else "(no text part)"

@@ -61,7 +61,8 @@ def _mail(
 
 
 def first_batch(start: datetime) -> list[SampleMail]:
-    """What waits in the inbox when mailbot first looks: `start` is the first arrival."""
+    """What waits in the inbox when mailbot first looks: `start` is the first arrival, the
+    last one comes 48 minutes later."""
     return [
         SampleMail(
             "an ordinary complaint",
@@ -139,7 +140,8 @@ def first_batch(start: datetime) -> list[SampleMail]:
 def second_batch(
     start: datetime, receipt_to_marie: EmailMessage, receipt_to_jan: EmailMessage
 ) -> list[SampleMail]:
-    """What arrives after the first receipts went out: they need those receipts' headers."""
+    """What arrives after the first receipts went out (they need those receipts' headers):
+    `start` is the first arrival, the last one comes 55 minutes later."""
     return [
         SampleMail(
             "an out-of-office reply to Marie's receipt (Auto-Submitted: auto-replied)",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
-import logging
 import ssl
 import threading
 from argparse import Namespace
@@ -35,10 +34,6 @@ from pysasl.hashing import BuiltinHash
 
 LOCALHOST = "127.0.0.1"
 START_TIMEOUT = 10.0  # seconds; the servers are up in a few milliseconds
-
-# aiosmtpd logs every connection at INFO on "mail.log"; during the demo that would bury
-# mailbot's own log lines whenever the caller logs at INFO.
-_QUIET_LOGGERS = ("mail.log", "pymap")
 
 
 class DemoServerError(RuntimeError):
@@ -137,7 +132,6 @@ class DemoServers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
-        self._log_levels: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -154,10 +148,6 @@ class DemoServers:
         self.stop()
 
     def start(self) -> None:
-        for name in _QUIET_LOGGERS:
-            logger = logging.getLogger(name)
-            self._log_levels[name] = logger.level
-            logger.setLevel(max(logger.level, logging.WARNING))
         # A daemon thread, so that a bug here can never keep the process alive; stop()
         # joins it in the normal case.
         self._thread = threading.Thread(target=self._run, name="mailbot-demo-servers", daemon=True)
@@ -180,9 +170,6 @@ class DemoServers:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(stop.set)
             thread.join(START_TIMEOUT)
-        for name, level in self._log_levels.items():
-            logging.getLogger(name).setLevel(level)
-        self._log_levels.clear()
 
     def raise_errors(self) -> None:
         """Raise what went wrong in the server thread, if anything did."""
