@@ -20,6 +20,7 @@ from mailbot.daemon import App
 from mailbot.domain.errors import MailbotError, MailboxLoginError, PermanentError
 from mailbot.domain.model import CaseState, CaseSummary
 from mailbot.domain.ports import Clock, system_clock
+from mailbot.domain.quoting import trim_quoted
 from mailbot.persistence import repository as repo
 from mailbot.persistence.db import (
     SchemaNotCurrentError,
@@ -321,6 +322,10 @@ def _case_json(case: CaseSummary, tz: Any, messages: bool = False) -> dict[str, 
         "subject": case.subject,
         "received_at": _iso(case.received_at, tz),
         "deadline": case.deadline.isoformat(),
+        "service": case.service,
+        "admissible": case.admissible,
+        "inadmissible_reason": case.inadmissible_reason,
+        "outcome": case.outcome,
     }
     if messages:
         data["messages"] = [
@@ -332,6 +337,8 @@ def _case_json(case: CaseSummary, tz: Any, messages: bool = False) -> dict[str, 
                 "at": _iso(m.at, tz),
                 "from": m.sender,
                 "to": m.recipients,
+                "flagged": m.flagged,
+                "text": trim_quoted(m.body_text),
                 "attachments": [
                     {"filename": a.filename, "content_type": a.content_type, "size": a.size}
                     for a in m.attachments
@@ -372,11 +379,24 @@ def _print_case(case: CaseSummary, tz: Any) -> None:
     print(f"subject:  {case.subject}")
     print(f"received: {case.received_at.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')}")
     print(f"deadline: {case.deadline.isoformat()}")
-    print("messages:")
+    if case.service:
+        print(f"service:  {case.service}")
+    if case.admissible is not None:
+        verdict = "yes" if case.admissible else f"no ({case.inadmissible_reason})"
+        print(f"admissible: {verdict}")
+    if case.outcome:
+        print(f"outcome:  {case.outcome}")
+    print("timeline:")
     for m in case.messages:
         at = m.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         arrow = "<-" if m.direction.value == "in" else "->"
         who = m.sender if m.direction.value == "in" else m.recipients
-        print(f"  {at} {arrow} {m.kind.value:<10} {who}  {m.subject}")
+        flag = "  [!] after the case was answered or closed" if m.flagged else ""
+        print(f"\n  {at} {arrow} {m.kind.value} {who}{flag}")
+        print(f"  subject: {m.subject}")
         for a in m.attachments:
-            print(f"      attachment: {a.filename} ({a.content_type}, {a.size} bytes)")
+            print(f"  attachment: {a.filename} ({a.content_type}, {a.size} bytes)")
+        text = trim_quoted(m.body_text).strip()
+        if text and m.kind.value not in ("receipt", "notice", "reminder", "confirmation"):
+            for line in text.splitlines()[:40]:
+                print(f"    | {line}")

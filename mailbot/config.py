@@ -19,6 +19,7 @@ depend on the directory mailbot is started from.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hmac
 import math
@@ -35,6 +36,8 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from mailbot.domain.deadline import AnswerPeriod
+from mailbot.domain.form import FormSpec
+from mailbot.domain.triage import DEFAULT_KEYWORDS, TriageKeywords
 from mailbot.domain.workdays import WorkCalendar, parse_closing_day
 
 __all__ = [
@@ -242,6 +245,8 @@ class Config:
     templates: TemplatesConfig
     logging: LoggingConfig
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    form: FormSpec | None = None
+    triage: TriageKeywords = DEFAULT_KEYWORDS
 
     @property
     def message_id_domain(self) -> str:
@@ -365,6 +370,41 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
         ),
     },
     "services": {},
+    "form": {
+        "sender": _Key(
+            "the address the website's complaint form mails from",
+            'sender = "formulier@gemeente.example"',
+        ),
+        **{
+            f"{field}_labels": _Key(
+                f"a list of the labels the form uses for the citizen's {what}",
+                f'{field}_labels = ["{example}"]',
+            )
+            for field, what, example in (
+                ("name", "name", "Naam"),
+                ("first_name", "first name", "Voornaam"),
+                ("email", "e-mail address", "E-mail"),
+                ("subject", "subject", "Onderwerp"),
+                ("text", "complaint text", "Klacht"),
+                ("address", "postal address", "Adres"),
+                ("phone", "phone number", "Telefoon"),
+            )
+        },
+    },
+    "triage": {
+        field: _Key(
+            f"a list of words or phrases that suggest {what} (replaces the built-in list)",
+            f'{field} = ["{example}"]',
+        )
+        for field, what, example in (
+            ("melding", "a report (melding) rather than a complaint", "straatlamp"),
+            ("informatie", "a request for information", "openingsuren"),
+            ("suggestie", "a suggestion", "voorstel"),
+            ("gerecht", "court proceedings", "advocaat"),
+            ("sociale_media", "a complaint posted on social media", "facebook"),
+            ("throwaway_domains", "a throwaway address (mail domains)", "yopmail.com"),
+        )
+    },
     "cases": {
         "reference_prefix": _Key(
             "2 to 6 capital letters that start every case reference (KL-2026-0042)",
@@ -381,8 +421,7 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
             "shift_to_working_day = true",
         ),
         "closing_days": _Key(
-            'a list of days the municipality is closed: "MM-DD" every year or "YYYY-MM-DD" '
-            "once",
+            'a list of days the municipality is closed: "MM-DD" every year or "YYYY-MM-DD" once',
             'closing_days = ["12-24", "12-31"]',
         ),
     },
@@ -575,6 +614,8 @@ class _Loader:
             templates=self._templates(tables["templates"]),
             logging=self._logging(tables["logging"]),
             reminders=self._reminders(tables["reminders"]),
+            form=self._form(tables["form"]),
+            triage=self._triage(tables["triage"]),
         )
 
     # -- structure ---------------------------------------------------------------------------
@@ -751,6 +792,24 @@ class _Loader:
             shift_to_working_day=t.boolean("shift_to_working_day", False),
             calendar=WorkCalendar(closing_days=frozenset(yearly), extra_closed=frozenset(once)),
         )
+
+    def _form(self, t: _Table) -> FormSpec | None:
+        if not t.data:
+            return None
+        sender = t.address("sender", what="the form's sender address")
+        labels: dict[str, tuple[str, ...]] = {}
+        for key in t.keys:
+            if key.endswith("_labels") and key in t.data:
+                values = tuple(v.strip() for v in t.string_list(key) if v.strip())
+                if values:
+                    labels[key] = values
+                elif key not in t.failed:
+                    t.invalid(key, "is empty")
+        return FormSpec(sender=sender, **labels)
+
+    def _triage(self, t: _Table) -> TriageKeywords:
+        lists = {key: tuple(t.string_list(key)) for key in t.keys if key in t.data}
+        return dataclasses.replace(DEFAULT_KEYWORDS, **lists)
 
     def _reminders(self, t: _Table) -> RemindersConfig:
         before = t.int_list("before_days", (14, 7, 2), minimum=1)

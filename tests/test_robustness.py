@@ -138,7 +138,9 @@ def test_fifty_varied_mails_then_a_second_run_does_nothing(
     notices = by_recipient(smtp_server, COORDINATOR)
     quarantine_notices = [n for n in notices if n.subject.startswith("Mail in quarantaine")]
     assert len(quarantine_notices) == expected["quarantined"]
-    assert len(notices) == expected["cases"] + expected["quarantined"]
+    follow_up_notices = [n for n in notices if n.subject.startswith("Nieuwe reactie in dossier")]
+    assert len(follow_up_notices) == expected["follow_ups"]
+    assert len(notices) == expected["cases"] + expected["quarantined"] + expected["follow_ups"]
     assert mailbox.uids("INBOX") == []
     assert len(mailbox.uids("Verwerkt")) == 50 - expected["quarantined"]
     assert sorted(mailbox.fetch_all("Quarantaine")) == sorted(GARBAGE)

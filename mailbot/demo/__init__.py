@@ -19,6 +19,7 @@ Needs the optional packages of ``mailbot[demo]`` (pymap, aiosmtpd); without them
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import secrets
@@ -114,7 +115,9 @@ def run_demo(
     month_later replaces the last step, :func:`remind` (see :data:`MonthLaterStep`).
     """
     try:
-        from mailbot.demo import servers  # noqa: F401 (fails here when the extra is missing)
+        # import_module, not `from mailbot.demo import servers`: that would find a module
+        # imported before, whether or not its packages can still be imported.
+        importlib.import_module("mailbot.demo.servers")
     except ImportError as exc:
         package = (exc.name or "").partition(".")[0]
         if package not in _DEMO_PACKAGES:

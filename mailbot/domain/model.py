@@ -53,6 +53,8 @@ class Outcome(enum.StrEnum):
     # the same Message-ID was stored before (e.g. after UIDVALIDITY changed)
     DUPLICATE = "duplicate"
     NO_CASE = "no_case"  # recorded, but opens no case (auto-reply without a case, our own mail)
+    COMMAND = "command"  # staff commands carried out (or refused with the reason)
+    STAFF_MAIL = "staff_mail"  # the coordinator's answer or other staff mail about a case
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ class CaseSummary:
     received_at: datetime
     deadline: date
     messages: tuple[MessageSummary, ...] = field(default=())
+    service: str | None = None
+    admissible: bool | None = None
+    inadmissible_reason: str | None = None
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class MessageSummary:
     sender: str
     recipients: str
     attachments: tuple[AttachmentSummary, ...] = ()
+    body_text: str = ""
+    flagged: bool = False
 
 
 @dataclass(frozen=True)

@@ -107,11 +107,11 @@ def find_case_by_message_ids(session: Session, message_ids: Sequence[str]) -> Ca
     return None if row is None else session.get(CaseRow, row)
 
 
-def inbound_message_exists(session: Session, message_id: str) -> bool:
+def message_exists(session: Session, message_id: str) -> bool:
+    """Whether this Message-ID was stored before, in or out (the same mail again, or a
+    copy of a staff mail seen both in the inbox and in the sent folder)."""
     found = session.execute(
-        select(MessageRow.id)
-        .where(MessageRow.message_id == message_id, MessageRow.direction == Direction.IN.value)
-        .limit(1)
+        select(MessageRow.id).where(MessageRow.message_id == message_id).limit(1)
     ).first()
     if found is not None:
         return True
@@ -154,6 +154,8 @@ def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:
                     AttachmentSummary(a.filename, a.content_type, a.size, a.sha256)
                     for a in m.attachments
                 ),
+                body_text=m.body_text,
+                flagged=m.flagged,
             )
             for m in case.messages
         )
@@ -167,6 +169,10 @@ def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:
         received_at=case.received_at,
         deadline=case.deadline,
         messages=messages,
+        service=case.service,
+        admissible=case.admissible,
+        inadmissible_reason=case.inadmissible_reason,
+        outcome=case.outcome,
     )
 
 

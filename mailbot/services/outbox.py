@@ -3,7 +3,7 @@ its own transaction; the dispatch job delivers it (see dispatch.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -34,13 +34,14 @@ class Outbox:
         in_reply_to: str | None = None,
         references: Sequence[str] = (),
         auto_submitted: str = "auto-replied",
-        **context: object,
+        context: Mapping[str, object] | None = None,
+        **values: object,
     ) -> OutboxRow | None:
         """Render and queue one mail; a second call with the same key does nothing."""
         exists = session.execute(select(OutboxRow.id).where(OutboxRow.key == key)).first()
         if exists is not None:
             return None
-        rendered = self.renderer.render(template, **context)
+        rendered = self.renderer.render(template, **{**(context or {}), **values})
         composed: ComposedMail = compose(
             sender=self.sender,
             to=to,

@@ -23,33 +23,13 @@ from mailbot.domain.model import Address, CaseState, MessageKind
 from mailbot.domain.ports import Clock
 from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_due_moment
 from mailbot.persistence.tables import CaseRow, OutboxRow, ReminderRow
+from mailbot.services.cases import CaseLine, case_line
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 OPEN_STATES = (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value)
-STATE_LABELS = {
-    CaseState.RECEIVED.value: "ontvangen, nog niet beoordeeld",
-    CaseState.IN_PROGRESS.value: "in behandeling",
-    CaseState.ANSWERED.value: "beantwoord",
-    CaseState.CLOSED.value: "afgesloten",
-}
 DUE_SOON_DAYS = 7  # "due this week" in the digest
-
-
-@dataclass(frozen=True)
-class CaseLine:
-    """What a reminder shows of one case."""
-
-    reference: str
-    citizen: str
-    subject: str
-    received_at: datetime
-    deadline: date
-    days_left: int  # negative when overdue
-    state: str
-    service: str | None
-    moment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,20 +119,7 @@ class ReminderService:
         return sent
 
     def _line(self, case: CaseRow, day: date, moment: Moment | None = None) -> CaseLine:
-        citizen = case.citizen_name or case.citizen_email or "(onbekend)"
-        if case.citizen_name and case.citizen_email:
-            citizen = f"{case.citizen_name} <{case.citizen_email}>"
-        return CaseLine(
-            reference=case.reference,
-            citizen=citizen,
-            subject=case.subject,
-            received_at=case.received_at,
-            deadline=case.deadline,
-            days_left=(case.deadline - day).days,
-            state=STATE_LABELS.get(case.state, case.state),
-            service=case.service,
-            moment=moment.key if moment else None,
-        )
+        return case_line(case, day, moment.key if moment else None)
 
     def _recipients(self, case: CaseRow, overdue: bool) -> tuple[str, ...]:
         to = [self.config.staff.coordinator]

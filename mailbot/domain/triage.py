@@ -1,0 +1,518 @@
+"""Suggestions for the staff notice: which inadmissibility reasons a new complaint might
+fall under, each with the words that gave the idea.
+
+These are hints, never decisions (DOMAIN.md): the coordinator reads the evidence and
+decides. Every rule therefore errs on the side of saying less; a notice full of wrong
+hints teaches the coordinator to ignore all of them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from mailbot.domain.commands import InadmissibleReason
+from mailbot.domain.quoting import trim_quoted
+from mailbot.domain.reference import strip_reply_prefixes
+
+# Keywords are matched as whole words or phrases, case-insensitively. A '*' at the end
+# (or start) of a keyword also matches longer words: "sluikstort*" finds "sluikstorten",
+# "*overlast" finds "geluidsoverlast". Dutch glues words together, so stems matter; but
+# "put" stays whole, or every "input" and "putten" (to draw water) would count.
+MELDING_WORDS: tuple[str, ...] = (
+    "afval",
+    "afvalophaling",
+    "huisvuil",
+    "vuilnis*",
+    "container",
+    "containers",
+    "pmd",
+    "gft",
+    "glasbol*",
+    "put",
+    "putten",
+    "put in de weg",
+    "gat in de weg",
+    "gaten in de weg",
+    "straatlamp*",
+    "lantaarnpa*",
+    "straatverlichting",
+    "verlichting",
+    "sluikstort*",
+    "zwerfvuil",
+    "snelheid",
+    "te snel",
+    "snelheidsduivel*",
+    "overlast",
+    "*overlast",
+    "lawaai",
+    "hondenpoep",
+    "hondenpoep*",
+    "onkruid",
+    "riool*",
+    "rioolput*",
+    "losliggende tegel*",
+    "verstopt",
+)
+INFORMATIE_WORDS: tuple[str, ...] = (
+    "graag info",
+    "graag informatie",
+    "meer informatie",
+    "wanneer is",
+    "hoe kan ik",
+    "hoe moet ik",
+    "waar kan ik",
+    "openingsuren",
+    "openingstijden",
+    # "vraag" alone is in half of all complaints ("mijn vraag bleef onbeantwoord")
+    "ik heb een vraag over",
+    "ik had een vraag over",
+    "graag had ik geweten",
+    "graag zou ik weten",
+    "mag ik vragen",
+    "kan je mij laten weten",
+    "kunt u mij laten weten",
+)
+SUGGESTIE_WORDS: tuple[str, ...] = (
+    "suggestie*",
+    "voorstel",
+    "ik stel voor",
+    "stel ik voor",
+    "zou willen voorstellen",
+    "zou het niet beter zijn",
+    "zou het niet handiger zijn",
+    # "idee" alone would also fire on "ik heb geen idee wanneer …", which is a complaint
+    "een idee",
+    "mijn idee",
+)
+GERECHT_WORDS: tuple[str, ...] = (
+    "advocaat",
+    "advocate",
+    "rechtbank",
+    "dagvaarding",
+    "gedagvaard",
+    "gerechtelijke",
+    "gerechtelijk",
+    "procedure bij",
+    "vrederechter",
+    "rechtszaak",
+    "raad van state",
+    "juridische stappen",
+)
+# "gepost" is left out: in Flemish a letter is "gepost" too.
+SOCIALE_MEDIA_WORDS: tuple[str, ...] = (
+    "facebook",
+    "instagram",
+    "twitter",
+    "x.com",
+    "tiktok",
+    "linkedin",
+    "op sociale media",
+    "sociale media",
+)
+ANONYMOUS_NAMES: tuple[str, ...] = (
+    "anoniem",
+    "anonymous",
+    "anon",
+    "onbekend",
+    "unknown",
+    "noname",
+    "no name",
+    "niemand",
+    "nobody",
+    "x",
+    "xx",
+    "xxx",
+    "burger",
+    "een burger",
+    "bezorgde burger",
+    "een bezorgde burger",
+    "inwoner",
+    "een inwoner",
+    "bezorgde inwoner",
+    "een bezorgde inwoner",
+    "buurtbewoner",
+    "een buurtbewoner",
+)
+# Local parts that say "nobody" (compared without digits and separators, as a prefix).
+ANONYMOUS_LOCAL_PARTS: tuple[str, ...] = (
+    "anon",
+    "noname",
+    "nobody",
+    "niemand",
+    "onbekend",
+    "unknown",
+)
+# A domain matches when it equals an entry or is a subdomain of it; an entry without a dot
+# matches any domain that contains it ("guerrillamail" covers .com, .net, .de …).
+THROWAWAY_DOMAINS: tuple[str, ...] = (
+    "mailinator",
+    "yopmail",
+    "guerrillamail",
+    "sharklasers.com",
+    "10minutemail",
+    "temp-mail",
+    "tempmail",
+    "trashmail",
+    "dispostable.com",
+    "maildrop.cc",
+    "getnada.com",
+    "throwawaymail.com",
+    "fakeinbox.com",
+    "mohmal.com",
+    "emailondeck.com",
+)
+# Words that say nothing about what a subject is about.
+SUBJECT_STOPWORDS: tuple[str, ...] = (
+    *"de het een en van in op te met voor aan over is zijn niet wel geen bij naar om dat die"
+    " dit deze er ook nog al maar dan als wat wie waar hoe wanneer waarom mijn mij me ik je"
+    " jij u uw we wij ons onze hun hen zij ze hij haar hem heb heeft hebben had was waren"
+    " wordt worden werd kan kunnen moet moeten zou zal nu reeds tot door uit tegen na sinds"
+    " zonder steeds altijd nooit opnieuw weer".split(),
+    *"klacht klachten dossier gemeente ocmw probleem problemen vraag vragen graag betreft"
+    " inzake ivm dienst diensten antwoord reactie mail email brief formulier re antw fwd"
+    " doorst".split(),
+)
+
+
+@dataclass(frozen=True)
+class TriageKeywords:
+    """Word lists for the hints; each field defaults to the module constant of that name,
+    so configuration can replace one list and keep the rest."""
+
+    melding: tuple[str, ...] = MELDING_WORDS
+    informatie: tuple[str, ...] = INFORMATIE_WORDS
+    suggestie: tuple[str, ...] = SUGGESTIE_WORDS
+    gerecht: tuple[str, ...] = GERECHT_WORDS
+    sociale_media: tuple[str, ...] = SOCIALE_MEDIA_WORDS
+    anonymous_names: tuple[str, ...] = ANONYMOUS_NAMES
+    anonymous_local_parts: tuple[str, ...] = ANONYMOUS_LOCAL_PARTS
+    throwaway_domains: tuple[str, ...] = THROWAWAY_DOMAINS
+    subject_stopwords: tuple[str, ...] = SUBJECT_STOPWORDS
+
+
+DEFAULT_KEYWORDS = TriageKeywords()
+
+
+@dataclass(frozen=True)
+class Hint:
+    reason: InadmissibleReason
+    evidence: str  # Dutch, for the staff notice: what the hint is based on
+
+
+# --- keywords ------------------------------------------------------------------------------
+
+_KEYWORD_HINTS: tuple[tuple[InadmissibleReason, str, str], ...] = (
+    # (reason, TriageKeywords field, what the notice says)
+    (InadmissibleReason.INFORMATIE, "informatie", "lijkt een vraag om informatie"),
+    (InadmissibleReason.MELDING, "melding", "lijkt een melding"),
+    (InadmissibleReason.SUGGESTIE, "suggestie", "lijkt een suggestie"),
+    (InadmissibleReason.GERECHT, "gerecht", "mogelijk een gerechtelijke procedure"),
+    (InadmissibleReason.SOCIALE_MEDIA, "sociale_media", "mogelijk via sociale media"),
+)
+_MAX_EVIDENCE = 3  # words quoted per hint; more makes the notice unreadable
+
+
+def _keyword_regex(keyword: str) -> str:
+    text = keyword.strip()
+    prefix = r"\w*" if text.startswith("*") else ""
+    suffix = r"\w*" if text.endswith("*") else ""
+    words = text.strip("*").split()
+    # '@' on either side is an e-mail address ("jan@x.com"), not a mention of X.
+    phrase = r"\s+".join(map(re.escape, words))
+    return rf"(?<![\w@]){prefix}{phrase}{suffix}(?![\w@])"
+
+
+@functools.lru_cache(maxsize=64)
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
+    usable = [k for k in keywords if k.strip("* ")]
+    if not usable:
+        return None
+    # Longest first, so "put in de weg" is quoted rather than "put".
+    usable.sort(key=len, reverse=True)
+    return re.compile("|".join(_keyword_regex(k) for k in usable), re.IGNORECASE)
+
+
+def _mentions(text: str, keywords: tuple[str, ...]) -> list[str]:
+    pattern = _keyword_pattern(keywords)
+    if pattern is None:
+        return []
+    found: list[str] = []
+    seen: set[str] = set()
+    for match in pattern.finditer(text):
+        word = " ".join(match.group(0).split())
+        if word.lower() not in seen:
+            seen.add(word.lower())
+            found.append(word)
+    return found
+
+
+def _quoted(words: Sequence[str]) -> str:
+    return ", ".join(f"'{w}'" for w in words[:_MAX_EVIDENCE])
+
+
+# --- anonymity -----------------------------------------------------------------------------
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _plain_name(name: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", _fold(name)))
+
+
+def _throwaway_domain(domain: str, keywords: TriageKeywords) -> bool:
+    for entry in keywords.throwaway_domains:
+        entry = entry.lower().strip()
+        if not entry:
+            continue
+        if "." in entry:
+            if domain == entry or domain.endswith("." + entry):
+                return True
+        elif entry in domain:
+            return True
+    return False
+
+
+def _random_local_part(local: str) -> bool:
+    compact = re.sub(r"[._+-]", "", local)
+    digits = sum(c.isdigit() for c in compact)
+    if compact.isdigit() and len(compact) >= 4:
+        return True
+    if digits >= 6 and digits * 2 > len(compact):
+        return True
+    letters = re.sub(r"[^a-z]", "", compact)
+    # A long run of letters without a vowel is a keyboard mash, not a name.
+    return len(letters) >= 6 and re.search(r"[aeiouy]", letters) is None
+
+
+def _signed(local: str, body: str) -> bool:
+    """Whether the body carries a name that is part of the address (jan.peeters@…
+    signed "Jan Peeters"): then a missing display name is no sign of anonymity."""
+    folded_local = _fold(local)
+    for word in re.findall(r"\b[^\W\d_][^\W\d_]{2,}\b", body):
+        if word[0].isupper() and _fold(word) in folded_local:
+            return True
+    return False
+
+
+def _anonymity(name: str, email: str, body: str, keywords: TriageKeywords) -> str | None:
+    email = email.strip().lower()
+    local, _, domain = email.rpartition("@")
+    name = name.strip()
+    if "@" in name:
+        name = ""  # clients that show the address as the name tell us nothing more
+    if name and _plain_name(name) in {_plain_name(n) for n in keywords.anonymous_names}:
+        return f"mogelijk anoniem: naam '{name}'"
+    if email and _throwaway_domain(domain, keywords):
+        return f"mogelijk anoniem: wegwerpadres '{email}'"
+    compact = re.sub(r"[\d._+-]", "", _fold(local))
+    if local and (
+        any(compact.startswith(p) for p in keywords.anonymous_local_parts if p)
+        or _random_local_part(local)
+    ):
+        return f"mogelijk anoniem: adres '{email}' draagt geen naam"
+    if name:
+        return None
+    if not email:
+        return "mogelijk anoniem: geen naam en geen e-mailadres opgegeven"
+    if not _signed(local, body):
+        return f"mogelijk anoniem: geen naam opgegeven en niet ondertekend ({email})"
+    return None
+
+
+# --- old facts -----------------------------------------------------------------------------
+
+_MONTHS: dict[str, int] = {
+    "januari": 1,
+    "jan": 1,
+    "februari": 2,
+    "feb": 2,
+    "febr": 2,
+    "maart": 3,
+    "mrt": 3,
+    "april": 4,
+    "apr": 4,
+    "mei": 5,
+    "juni": 6,
+    "jun": 6,
+    "juli": 7,
+    "jul": 7,
+    "augustus": 8,
+    "aug": 8,
+    "september": 9,
+    "sep": 9,
+    "sept": 9,
+    "oktober": 10,
+    "okt": 10,
+    "november": 11,
+    "nov": 11,
+    "december": 12,
+    "dec": 12,
+}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_NUMERIC_DATE = re.compile(r"(?<![\w/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?![\w/-])")
+_ISO_DATE = re.compile(r"(?<![\w/.-])(\d{4})-(\d{2})-(\d{2})(?![\w/-])")
+_DAY_MONTH_YEAR = re.compile(
+    rf"(?<!\w)(\d{{1,2}})(?:ste|de|e)?\s+({_MONTH})\.?\s+(\d{{4}})(?!\d)", re.IGNORECASE
+)
+_MONTH_YEAR = re.compile(rf"(?<!\w)({_MONTH})\.?\s+(\d{{4}})(?!\d)", re.IGNORECASE)
+# Only words that place the facts in that year; "sinds 2023" describes something that
+# still goes on, so it says nothing about old facts.
+_IN_YEAR = re.compile(
+    r"(?<!\w)(?:in|begin|midden|eind|einde|zomer|najaar|voorjaar|lente|herfst|winter)"
+    r"\s+(?:van\s+)?((?:19|20)\d{2})(?!\d)",
+    re.IGNORECASE,
+)
+_BIRTH = re.compile(r"geboren|geboorte", re.IGNORECASE)
+_BIRTH_WINDOW = 25  # characters before a date in which "geboren" makes it a birth date
+
+
+def _last_day(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _mentioned_dates(text: str) -> list[tuple[date, str]]:
+    """(latest day the mention can mean, the words as written). A month stands for its
+    last day and a year for 31 December, so a hint never claims more than the text."""
+    found: list[tuple[date, str, int]] = []
+
+    def add(make: tuple[int, int, int], match: re.Match[str]) -> None:
+        try:
+            when = date(*make)
+        except ValueError:
+            return  # "31/02/2024" is a typo, not a fact date
+        found.append((when, " ".join(match.group(0).split()), match.start()))
+
+    for m in _NUMERIC_DATE.finditer(text):
+        add((int(m[4]), int(m[3]), int(m[1])), m)
+    for m in _ISO_DATE.finditer(text):
+        add((int(m[1]), int(m[2]), int(m[3])), m)
+    for m in _DAY_MONTH_YEAR.finditer(text):
+        add((int(m[3]), _MONTHS[m[2].lower()], int(m[1])), m)
+    for m in _MONTH_YEAR.finditer(text):
+        end = _last_day(max(1, int(m[2])), _MONTHS[m[1].lower()])
+        add((end.year, end.month, end.day), m)
+    for m in _IN_YEAR.finditer(text):
+        add((int(m[1]), 12, 31), m)
+    return [
+        (when, words)
+        for when, words, start in found
+        if not _BIRTH.search(text[max(0, start - _BIRTH_WINDOW) : start])
+    ]
+
+
+def _one_year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _old_facts(text: str, received_on: date) -> str | None:
+    dates = [(d, w) for d, w in _mentioned_dates(text) if d <= received_on]
+    if not dates:
+        return None
+    earliest, words = min(dates)
+    if earliest >= _one_year_before(received_on):
+        return None
+    return (
+        f"feiten mogelijk ouder dan een jaar: vermeldt '{words}' "
+        f"(ontvangen op {received_on:%d/%m/%Y})"
+    )
+
+
+# --- earlier closed cases ------------------------------------------------------------------
+
+_JACCARD = 0.5
+_DISTINCTIVE = 9  # a shared word this long (a Dutch compound) is specific enough alone
+
+
+def _stem(word: str) -> str:
+    # Plural endings only: "parkeerkaarten" and "parkeerkaart" are the same subject.
+    if len(word) > 5 and word.endswith("en"):
+        return word[:-2]
+    if len(word) > 4 and word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def _subject_words(subject: str, stopwords: frozenset[str]) -> dict[str, str]:
+    """stem -> the word as first written."""
+    words: dict[str, str] = {}
+    for word in re.findall(r"[^\W\d_]+", strip_reply_prefixes(subject)):
+        folded = _fold(word)
+        if len(folded) < 3 or folded in stopwords:
+            continue
+        words.setdefault(_stem(folded), word.lower())
+    return words
+
+
+def _similar_cases(
+    subject: str, earlier: Sequence[tuple[str, str]], keywords: TriageKeywords
+) -> list[Hint]:
+    stopwords = frozenset(_fold(w) for w in keywords.subject_stopwords)
+    current = _subject_words(subject, stopwords)
+    if not current:
+        return []
+    scored: list[tuple[float, int, Hint]] = []
+    for position, (reference, old_subject) in enumerate(earlier):
+        old = _subject_words(old_subject, stopwords)
+        shared = current.keys() & old.keys()
+        if not shared:
+            continue
+        jaccard = len(shared) / len(current.keys() | old.keys())
+        if jaccard < _JACCARD and not any(len(s) >= _DISTINCTIVE for s in shared):
+            continue
+        words = sorted((current[s] for s in shared), key=lambda w: (-len(w), w))
+        evidence = (
+            f"lijkt op eerder afgesloten {reference} '{strip_reply_prefixes(old_subject)}': "
+            f"zelfde woorden {_quoted(words)}"
+        )
+        scored.append((-jaccard, position, Hint(InadmissibleReason.EERDER, evidence)))
+    return [hint for *_, hint in sorted(scored, key=lambda s: (s[0], s[1]))]
+
+
+# --- all together --------------------------------------------------------------------------
+
+
+def hints(
+    subject: str,
+    body: str,
+    sender_name: str,
+    sender_email: str,
+    received_on: date,
+    keywords: TriageKeywords = DEFAULT_KEYWORDS,
+    earlier_closed: Sequence[tuple[str, str]] = (),
+) -> list[Hint]:
+    """Hints in the order of the reasons on the municipal page; at most one per reason,
+    except one per similar earlier case.
+
+    earlier_closed: (reference, subject) of this citizen's closed cases.
+    """
+    text = f"{subject}\n{trim_quoted(body)}"
+    found: dict[InadmissibleReason, Hint] = {}
+    for reason, field, label in _KEYWORD_HINTS:
+        words = _mentions(text, getattr(keywords, field))
+        if words:
+            found[reason] = Hint(reason, f"{label}: vermeldt {_quoted(words)}")
+    anonymous = _anonymity(sender_name, sender_email, body, keywords)
+    if anonymous:
+        found[InadmissibleReason.ANONIEM] = Hint(InadmissibleReason.ANONIEM, anonymous)
+    old = _old_facts(text, received_on)
+    if old:
+        found[InadmissibleReason.OUD] = Hint(InadmissibleReason.OUD, old)
+    ordered: list[Hint] = []
+    for reason in InadmissibleReason:
+        if reason is InadmissibleReason.EERDER:
+            ordered.extend(_similar_cases(subject, earlier_closed, keywords))
+        elif reason in found:
+            ordered.append(found[reason])
+    return ordered
