@@ -137,7 +137,7 @@ POLICY = ReplyPolicy(
         (_mail("no-reply@webshop.example"), "robot"),
         (_mail("noreply@example.be"), "robot"),
         (_mail("klachten@gemeente.example"), "own mail"),
-        (_mail(message_id="1234.5@gemeente.example"), "own mail"),
+        (_mail(message_id="1234.5.99.mailbot@gemeente.example"), "own mail"),
     ],
 )
 def test_no_receipt_for_robots_lists_and_ourselves(mail: InboundMail, reason_part: str) -> None:

@@ -258,3 +258,10 @@ def test_hints_come_in_the_order_of_the_reasons() -> None:
         earlier=(("KL-2025-0004", "Straatlamp kapot"),),
     )
     assert reasons(found) == [R.MELDING, R.ANONIEM, R.OUD, R.EERDER, R.SOCIALE_MEDIA]
+
+
+def test_a_huge_mail_is_read_only_at_its_start() -> None:
+    """A hostile megabyte must not hold up intake; the evidence that matters comes first."""
+    filler = "bla " * 250_000
+    assert reasons(triage(f"De straatlamp is kapot. {filler}")) == [R.MELDING]
+    assert triage(f"{filler} De straatlamp is kapot.") == []

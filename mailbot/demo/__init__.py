@@ -46,7 +46,7 @@ from mailbot.daemon import App, PassReport
 from mailbot.demo import mails
 from mailbot.demo.mails import SampleMail
 from mailbot.domain.errors import MailbotError, MailboxUnavailableError
-from mailbot.domain.model import CaseSummary, Channel, Direction, MessageKind, Outcome
+from mailbot.domain.model import CaseSummary, Direction, MessageKind, Outcome
 from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import CaseRow, MailboxItemRow, MessageRow, OutboxRow
 
@@ -215,7 +215,8 @@ class _Demo:
                     failures = self._play(app, servers)
                 finally:
                     app.close()
-                servers.raise_errors()
+            # After the with: the servers' thread has ended, so this also sees its teardown.
+            servers.raise_errors()
         except (DemoServerError, ConfigError, MailbotError, SQLAlchemyError) as exc:
             print(f"mailbot demo: failed: {exc}", file=sys.stderr)
             return EXIT_FAILURE
@@ -246,6 +247,7 @@ class _Demo:
             # Relative: resolved next to the config file, so a kept folder can be moved.
             "database": {"url": "sqlite:///mailbot.sqlite3"},
             "staff": {"coordinator": mails.COORDINATOR},
+            "form": {"sender": mails.FORM_SENDER},
         }
         lines = [
             "# Written by `mailbot demo`. The IMAP and SMTP servers below ran inside the demo",
@@ -450,23 +452,17 @@ class _Demo:
                 who = m.sender if m.direction is Direction.IN else m.recipients
                 self.say(f"    {moment} {arrow} {m.kind.value:<10} {who}")
         form = next((c for c in details if _opened_by_form(c)), None)
-        if form is None:
-            return
-        self.say()
-        if form.channel is Channel.EMAIL and form.citizen_email == mails.FORM_SENDER:
-            note = (
-                f"The website form mail became {form.reference}, an ordinary e-mail case: "
-                "this version has no form channel yet, so the case's citizen is the form's "
-                f"no-reply sender ({mails.FORM_SENDER}) and no receipt went out; "
-                f"{mails.SOFIE[0]}'s name and address ({mails.SOFIE[1]}) are only in the "
-                "text that the coordinator's notice quotes."
+        if form is not None:
+            citizen = f"{form.citizen_name} <{form.citizen_email}>".strip()
+            self.say()
+            self.say(
+                textwrap.fill(
+                    f"The website form's mail (from {mails.FORM_SENDER}, named in the config's "
+                    f"[form] sender) became {form.reference}, channel {form.channel.value}, "
+                    f"citizen {citizen}: read from the form's fields, not from the sender.",
+                    _WIDTH,
+                )
             )
-        else:
-            note = (
-                f"The website form mail became {form.reference} (channel "
-                f"{form.channel.value}), citizen {form.citizen_name} <{form.citizen_email}>."
-            )
-        self.say(textwrap.fill(note, _WIDTH))
 
     def _mails(self, app: App, sent: Sequence[ReceivedMail]) -> None:
         staff = [m for m in sent if self._to_coordinator(app, m)]

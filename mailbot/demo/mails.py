@@ -17,9 +17,9 @@ from email.utils import format_datetime, formataddr
 MAILBOX = "klachten@gemeente.example"  # the complaints mailbox and mailbot's From address
 FROM_NAME = "Klachtendienst Gemeente"
 COORDINATOR = "klachtencoordinator@gemeente.example"
-# The website's complaint form mails the complaints address from this fixed sender. Its
-# local part makes mailbot's robot rule send no receipt to it (see autoreply.py).
-FORM_SENDER = "no-reply@gemeente.example"
+# The website's complaint form mails the complaints address from this fixed sender, with
+# the citizen's answers as "Label: value" lines; the demo's config names it in [form].
+FORM_SENDER = "formulier@gemeente.example"
 
 MARIE = ("Marie Peeters", "marie.peeters@mail.example")
 JAN = ("Jan De Smet", "jan.desmet@mail.example")

@@ -18,7 +18,7 @@ _ROBOT_LOCALPART = re.compile(
 @dataclass(frozen=True)
 class ReplyPolicy:
     own_addresses: frozenset[str]  # lowercased: our from_address, the mailbox address
-    own_message_id_domain: str  # Message-IDs we generate end in "@<this>"
+    own_message_id_domain: str  # Message-IDs we generate end in ".mailbot@<this>"
 
 
 def is_auto_submitted(mail: InboundMail) -> bool:
@@ -46,7 +46,12 @@ def is_bounce(mail: InboundMail) -> bool:
 def is_own_mail(mail: InboundMail, policy: ReplyPolicy) -> bool:
     if mail.sender is not None and mail.sender.email.lower() in policy.own_addresses:
         return True
-    return mail.message_id.lower().endswith("@" + policy.own_message_id_domain.lower())
+    return is_own_message_id(mail.message_id, policy.own_message_id_domain)
+
+
+def is_own_message_id(message_id: str, domain: str) -> bool:
+    """Message-IDs mailbot generates end in '.mailbot@<domain>' (outbound/compose.py)."""
+    return message_id.lower().endswith(f".mailbot@{domain.lower()}")
 
 
 def no_reply_reason(mail: InboundMail, policy: ReplyPolicy) -> str | None:

@@ -97,6 +97,7 @@ _REASON_SYNONYMS: dict[str, InadmissibleReason] = {
     "facebook": InadmissibleReason.SOCIALE_MEDIA,
 }
 _MIN_PREFIX = 3  # "on" would be ambiguous and says nothing
+_MAX_CODE_WORDS = 6
 
 
 class Outcome(StrEnum):
@@ -227,7 +228,8 @@ def _lookup(
 
     Returns (match, ambiguous candidates seen on the way).
     """
-    words = _tokens(text)
+    # No code is longer than four words; the rest of the line is explanation.
+    words = _tokens(text)[:_MAX_CODE_WORDS]
     ambiguous: list[str] = []
     for k in range(len(words), 0, -1):
         candidate = "-".join(words[:k])

@@ -207,25 +207,26 @@ class Hint:
 
 # --- keywords ------------------------------------------------------------------------------
 
-_KEYWORD_HINTS: tuple[tuple[InadmissibleReason, str, str], ...] = (
-    # (reason, TriageKeywords field, what the notice says)
-    (InadmissibleReason.INFORMATIE, "informatie", "lijkt een vraag om informatie"),
-    (InadmissibleReason.MELDING, "melding", "lijkt een melding"),
-    (InadmissibleReason.SUGGESTIE, "suggestie", "lijkt een suggestie"),
-    (InadmissibleReason.GERECHT, "gerecht", "mogelijk een gerechtelijke procedure"),
-    (InadmissibleReason.SOCIALE_MEDIA, "sociale_media", "mogelijk via sociale media"),
-)
+# What the notice says for each keyword list.
+_KEYWORD_LABELS: dict[InadmissibleReason, str] = {
+    InadmissibleReason.INFORMATIE: "lijkt een vraag om informatie",
+    InadmissibleReason.MELDING: "lijkt een melding",
+    InadmissibleReason.SUGGESTIE: "lijkt een suggestie",
+    InadmissibleReason.GERECHT: "mogelijk een gerechtelijke procedure",
+    InadmissibleReason.SOCIALE_MEDIA: "mogelijk via sociale media",
+}
 _MAX_EVIDENCE = 3  # words quoted per hint; more makes the notice unreadable
+# Hints only read the start of a long mail: the evidence that matters is there, and a
+# hostile megabyte of text must not hold up intake.
+_MAX_SCAN = 20_000
 
 
 def _keyword_regex(keyword: str) -> str:
     text = keyword.strip()
     prefix = r"\w*" if text.startswith("*") else ""
     suffix = r"\w*" if text.endswith("*") else ""
-    words = text.strip("*").split()
-    # '@' on either side is an e-mail address ("jan@x.com"), not a mention of X.
-    phrase = r"\s+".join(map(re.escape, words))
-    return rf"(?<![\w@]){prefix}{phrase}{suffix}(?![\w@])"
+    phrase = r"\s+".join(map(re.escape, text.strip("*").split()))
+    return f"{prefix}{phrase}{suffix}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -235,7 +236,11 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
         return None
     # Longest first, so "put in de weg" is quoted rather than "put".
     usable.sort(key=len, reverse=True)
-    return re.compile("|".join(_keyword_regex(k) for k in usable), re.IGNORECASE)
+    alternatives = "|".join(_keyword_regex(k) for k in usable)
+    # The word-start test comes once, before the alternatives, so a position inside a
+    # word is rejected in one step rather than once per keyword. '@' on either side is an
+    # e-mail address ("an@x.com"), not a mention of X.
+    return re.compile(rf"(?<![\w@])(?:{alternatives})(?![\w@])", re.IGNORECASE)
 
 
 def _mentions(text: str, keywords: tuple[str, ...]) -> list[str]:
@@ -497,11 +502,20 @@ def hints(
 
     earlier_closed: (reference, subject) of this citizen's closed cases.
     """
-    text = f"{subject}\n{trim_quoted(body)}"
+    body = trim_quoted(body[: _MAX_SCAN * 4])[:_MAX_SCAN]
+    text = f"{subject[:_MAX_SCAN]}\n{body}"
     found: dict[InadmissibleReason, Hint] = {}
-    for reason, field, label in _KEYWORD_HINTS:
-        words = _mentions(text, getattr(keywords, field))
+    keyword_lists = {
+        InadmissibleReason.INFORMATIE: keywords.informatie,
+        InadmissibleReason.MELDING: keywords.melding,
+        InadmissibleReason.SUGGESTIE: keywords.suggestie,
+        InadmissibleReason.GERECHT: keywords.gerecht,
+        InadmissibleReason.SOCIALE_MEDIA: keywords.sociale_media,
+    }
+    for reason, words_to_find in keyword_lists.items():
+        words = _mentions(text, words_to_find)
         if words:
+            label = _KEYWORD_LABELS[reason]
             found[reason] = Hint(reason, f"{label}: vermeldt {_quoted(words)}")
     anonymous = _anonymity(sender_name, sender_email, body, keywords)
     if anonymous:

@@ -22,8 +22,13 @@ class ComposedMail:
     content: bytes
 
 
+OWN_ID_TAG = "mailbot"
+
+
 def new_message_id(domain: str) -> str:
-    return make_msgid(domain=domain).strip("<>")
+    """'<time>.<pid>.<random>.mailbot@<domain>': the tag tells our own mail from other mail
+    of the same domain when it comes back (a bounce, a copy in the sent folder)."""
+    return make_msgid(idstring=OWN_ID_TAG, domain=domain).strip("<>")
 
 
 def compose(

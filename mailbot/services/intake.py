@@ -18,7 +18,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Config
-from mailbot.domain.autoreply import ReplyPolicy, is_auto_submitted, is_bounce, no_reply_reason
+from mailbot.domain.autoreply import (
+    ReplyPolicy,
+    is_auto_submitted,
+    is_bounce,
+    is_own_message_id,
+    no_reply_reason,
+)
 from mailbot.domain.form import FormError, parse_form
 from mailbot.domain.model import (
     Address,
@@ -133,7 +139,7 @@ class IntakeService:
                 session, item, raw_sha, mail, Outcome.DUPLICATE, None, "Message-ID stored before"
             )
         if self._in_sent_folder(item):
-            if mail.message_id.lower().endswith("@" + self.config.message_id_domain):
+            if is_own_message_id(mail.message_id, self.config.message_id_domain):
                 return self._record(
                     session, item, raw_sha, mail, Outcome.NO_CASE, None, "mailbot's own mail"
                 )

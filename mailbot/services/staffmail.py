@@ -164,13 +164,13 @@ class StaffMail:
             now=self.clock(),
             auto_submitted="auto-replied",
             original_subject=mail.subject,
+            case_line=None,
             commands=[],
             errors=[
                 f"Commando's geweigerd: de afzender {sender} is niet bevestigd door jullie "
                 "mailserver (geen DMARC- of DKIM-pass). Was dit echt iemand van de "
                 "klachtendienst, stuur het commando dan vanuit de klachtenmailbox."
             ],
-            case=None,
         )
 
     # -- commands -----------------------------------------------------------------------
@@ -188,7 +188,14 @@ class StaffMail:
         errors: list[str] = list(parsed.errors)
         creating = [c for c in parsed.commands if c.name in (CommandName.NIEUW, CommandName.BRIEF)]
         case: CaseRow | None = None
-        if creating:
+        if errors:
+            # All or nothing: a mail with a typo in one line does none of its commands, so
+            # the coordinator never has to work out which half was carried out.
+            errors.insert(0, "Niets uitgevoerd: verbeter de fout en stuur de mail opnieuw.")
+            case = None if creating else self.find_case(session, mail)
+            creating = []
+            others: list[Command] = []
+        elif creating:
             case = self._register(session, item, raw_sha, mail, creating[0], parsed.details)
             if case is not None:
                 done.append(f"Dossier {case.reference} aangemaakt.")
@@ -196,7 +203,8 @@ class StaffMail:
                 errors.append("Geen dossier aangemaakt: vermeld minstens 'Naam:' of 'E-mail:'.")
         else:
             case = self.find_case(session, mail)
-        others = [c for c in parsed.commands if c not in creating]
+        if not errors:
+            others = [c for c in parsed.commands if c not in creating]
         if case is None and others:
             refs = find_references(mail.subject, self.config.cases.reference_prefix)
             errors.append(
@@ -207,12 +215,26 @@ class StaffMail:
             others = []
         if case is not None and not creating:
             self._store(session, case, mail, item, raw_sha, MessageKind.COMMAND, Direction.IN)
-        for command in others:
+        if others:
             assert case is not None
-            try:
-                done.append(self._run(session, case, command, mail))
-            except CommandError as exc:
-                errors.append(str(exc))
+            # A savepoint: when one command is not allowed, the ones before it are undone
+            # too (state, outbox rows), and the reply says nothing was carried out.
+            savepoint = session.begin_nested()
+            carried_out: list[str] = []
+            for command in others:
+                try:
+                    carried_out.append(self._run(session, case, command, mail))
+                except CommandError as exc:
+                    errors.append(str(exc))
+                    break
+            if errors:
+                savepoint.rollback()
+                session.refresh(case)
+                if len(others) > 1:
+                    errors.insert(0, "Niets uitgevoerd: de commando's hieronder horen samen.")
+            else:
+                savepoint.commit()
+                done.extend(carried_out)
         log.info(
             "staff: commands from %s: %s done, %s refused (case %s)",
             trusted_by,
@@ -238,7 +260,11 @@ class StaffMail:
             original_subject=mail.subject,
             commands=done,
             errors=errors,
-            case_line=None,
+            case_line=(
+                case_line(case, self.clock().astimezone(self.config.cases.timezone).date())
+                if case is not None
+                else None
+            ),
         )
         return StaffOutcome(Outcome.COMMAND, case, "; ".join(errors))
 
@@ -269,6 +295,8 @@ class StaffMail:
             case.closed_at = now
         elif command.name is CommandName.HEROPEN:
             case.closed_at = None
+            if case.admissible is None:  # reopening an inadmissible case reopens that too
+                case.inadmissible_reason = None
         elif command.name is CommandName.DIENST:
             name = command.argument.strip().lower()
             case.service = name

@@ -1,0 +1,418 @@
+"""The coordinator works from an ordinary mail client: answers in the sent folder,
+commands by mail, forged commands, the website form and paper letters. End to end on the
+real Dovecot and SMTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+from servers import Mailbox, SmtpSink
+from sqlalchemy import select
+from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
+from test_intake import ARRIVED, by_recipient, complaint
+
+from mailbot.config import load_config
+from mailbot.daemon import App
+from mailbot.persistence import repository as repo
+from mailbot.persistence.tables import CaseRow, MessageRow
+
+SENT = "Verzonden items"
+MX = "mx.gemeente.example"
+SERVICE = "omgeving@gemeente.example"
+COLLEAGUE = "collega@gemeente.example"
+CITIZEN = "an.peeters@burger.example"
+VERIFIED = f"{MX}; dkim=pass header.d=gemeente.example; dmarc=pass header.from=gemeente.example"
+
+_APPS: list[App] = []
+
+
+@pytest.fixture(autouse=True)
+def _close() -> Iterator[None]:
+    yield
+    while _APPS:
+        _APPS.pop().close()
+
+
+def staff_mail(
+    sender: str,
+    subject: str,
+    body: str,
+    *,
+    to: str = FROM_ADDRESS,
+    verified: bool = True,
+    in_reply_to: str | None = None,
+    attachment: tuple[str, str, bytes] | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    if verified:
+        msg["Authentication-Results"] = VERIFIED
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Wed, 25 Nov 2026 09:00:00 +0100"
+    msg["Message-ID"] = make_msgid(domain="gemeente.example")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    msg.set_content(body)
+    if attachment:
+        name, ctype, data = attachment
+        main, sub = ctype.split("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    return msg.as_bytes(policy=SMTP)
+
+
+def make(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra: dict) -> App:
+    mailbox.create(SENT)
+    sections: dict[str, dict] = {
+        "mailbox": {"sent_folder": SENT},
+        "staff": {"members": [COLLEAGUE], "authserv_ids": [MX]},
+        "services": {"omgeving": SERVICE},
+    }
+    for key, values in extra.items():
+        sections.setdefault(key, {}).update(values)
+    config = write_config(tmp_path, mailbox, smtp, db_url, **sections)
+    app = App(load_config(config))
+    _APPS.append(app)
+    app.upgrade_schema()
+    return app
+
+
+def case(app: App, reference: str = "KL-2026-0001") -> CaseRow:
+    with app.sessions() as session:
+        found = repo.find_case_by_reference(session, reference)
+        assert found is not None
+        for message in found.messages:  # load what the tests read while the session is open
+            message.attachments  # noqa: B018
+        return found
+
+
+def new_mails(smtp: SmtpSink, since: int) -> list:
+    return smtp.messages[since:]
+
+
+def opened(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra: dict) -> App:
+    """A configured app with one case from An Peeters, receipt and notice sent."""
+    app = make(tmp_path, mailbox, smtp, db_url, **extra)
+    mailbox.append(
+        "INBOX",
+        complaint(
+            "An Peeters", CITIZEN, "Wachttijd Burgerzaken", message_id="<an1@burger.example>"
+        ),
+        when=ARRIVED,
+    )
+    app.run_once()
+    assert len(smtp.messages) == 2
+    return app
+
+
+def test_an_answer_in_the_sent_folder_marks_the_case_answered_and_stops_reminders(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    app = opened(
+        tmp_path, mailbox, smtp_server, db_url, reminders={"enabled": True, "mode": "per_case"}
+    )
+    answer = staff_mail(
+        f"Klachtendienst <{FROM_ADDRESS}>",
+        "Re: Ontvangstmelding van je klacht [KL-2026-0001]",
+        "Beste An,\n\nHierbij ons gemotiveerd antwoord: ...\n\nOp di 24 nov. 2026 om 10:15 "
+        "schreef An Peeters <an.peeters@burger.example>:\n> Ik wacht al drie weken\n",
+        to=f"An Peeters <{CITIZEN}>",
+        verified=False,  # the sent folder is the shared mailbox itself: no proof needed
+    )
+    mailbox.append(SENT, answer, when=ARRIVED + timedelta(days=3))
+    before = len(smtp_server.messages)
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"staff_mail": 1}
+    answered = case(app)
+    assert answered.state == "answered"
+    assert [m.kind for m in answered.messages if m.direction == "out"][-1] == "answer"
+    assert len(mailbox.uids(SENT)) == 1  # the coordinator's sent mail stays where it was
+    # the due day and the day after: no reminder, no escalation
+    for day in (date(2026, 12, 24), date(2026, 12, 28)):
+        plan = app.reminders.run_pass(as_of=day)
+        assert plan.mails == []
+    assert new_mails(smtp_server, before) == []
+    assert app.run_once().intake.seen == 0  # read once, never again
+
+
+def test_commands_by_mail_each_with_a_confirmation(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, db_url)
+    subject = "Re: Nieuwe klacht KL-2026-0001: Wachttijd Burgerzaken"
+
+    def command(body: str, sender: str = COORDINATOR) -> list:
+        before = len(smtp_server.messages)
+        mailbox.append("INBOX", staff_mail(sender, subject, body))
+        app.run_once()
+        return new_mails(smtp_server, before)
+
+    sent = command("#ontvankelijk\n#notitie Gebeld met de indiener, wacht op documenten.")
+    assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]
+    text = sent[0].message.get_body(("plain",)).get_content()
+    assert "KL-2026-0001 is ontvankelijk verklaard." in text
+    assert "Notitie toegevoegd aan KL-2026-0001." in text
+    assert sent[0].subject.startswith("Uitgevoerd: ")
+    assert case(app).state == "in_progress" and case(app).admissible is True
+
+    sent = command("#dienst omgeving", sender=COLLEAGUE)  # a staff member, not the coordinator
+    by_to = {m.rcpt_tos: m for m in sent}
+    assert set(by_to) == {(COLLEAGUE,), (SERVICE,)}
+    request = by_to[(SERVICE,)].message.get_body(("plain",)).get_content()
+    assert "KL-2026-0001" in request and "24 december 2026" in request
+    assert "Ik wacht al drie weken" in request
+    assert case(app).service == "omgeving"
+
+    sent = command("#beantwoord deels-gegrond")
+    assert "beantwoord" in sent[0].message.get_body(("plain",)).get_content()
+    assert case(app).state == "answered" and case(app).outcome == "deels-gegrond"
+
+    sent = command("#afsluiten")
+    assert case(app).state == "closed"
+    sent = command("#heropen")
+    assert case(app).state == "in_progress"
+
+    kinds = [m.kind for m in case(app).messages]
+    assert kinds.count("command") == 5 and kinds.count("note") == 1
+    assert kinds.count("service_request") == 1
+    # not one of these mails went to the citizen
+    assert [m.subject for m in by_recipient(smtp_server, CITIZEN)] == [
+        "Ontvangstmelding van je klacht [KL-2026-0001]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "error"),
+    [
+        ("KL-2026-0099", "#ontvankelijk", "Onbekend dossier KL-2026-0099"),
+        ("KL-2026-0001", "#ontvangelijk", "#ontvankelijk"),  # typo: the suggestion
+        ("KL-2026-0001", "#onontvankelijk te laat", "reden"),
+        ("KL-2026-0001", "#afsluiten", "beantwoord eerst"),
+        ("KL-2026-0001", "#dienst sport", "Onbekende dienst 'sport'"),
+        ("geen nummer", "#ontvankelijk", "Geen dossiernummer"),
+        # all or nothing: the first command would be fine, the second is not allowed
+        ("KL-2026-0001", "#ontvankelijk\n#afsluiten", "Niets uitgevoerd"),
+        ("KL-2026-0001", "#ontvankelijk\n#ontvangelijk", "Niets uitgevoerd"),
+    ],
+)
+def test_each_error_gets_a_clear_reply(
+    tmp_path: Path,
+    mailbox: Mailbox,
+    smtp_server: SmtpSink,
+    sqlite_url: str,
+    subject: str,
+    body: str,
+    error: str,
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, sqlite_url)
+    mailbox.append("INBOX", staff_mail(COORDINATOR, subject, body))
+    before = len(smtp_server.messages)
+    app.run_once()
+    sent = new_mails(smtp_server, before)
+    assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]
+    assert sent[0].subject.startswith("Niet uitgevoerd")
+    assert error in sent[0].message.get_body(("plain",)).get_content()
+    assert case(app).state == "received"
+
+
+def test_a_forged_command_gets_nowhere(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, sqlite_url)
+    forged = [
+        staff_mail(COORDINATOR, "KL-2026-0001", "#onontvankelijk melding", verified=False),
+        # a header from another server proves nothing
+        staff_mail(COORDINATOR, "KL-2026-0001", "#onontvankelijk melding", verified=False).replace(
+            b"From:",
+            b"Authentication-Results: evil.example; dmarc=pass "
+            b"header.from=gemeente.example\r\nFrom:",
+            1,
+        ),
+        # a citizen pretending
+        staff_mail(CITIZEN, "KL-2026-0001", "#beantwoord gegrond\n#afsluiten"),
+    ]
+    for raw in forged:
+        mailbox.append("INBOX", raw)
+    before = len(smtp_server.messages)
+
+    app.run_once()
+
+    assert case(app).state == "received" and case(app).admissible is None
+    sent = new_mails(smtp_server, before)
+    refused = [m for m in sent if m.subject.startswith("Niet uitgevoerd")]
+    assert [m.rcpt_tos for m in refused] == [(COORDINATOR,), (COORDINATOR,)]
+    assert all("niet bevestigd" in m.message.get_body(("plain",)).get_content() for m in refused)
+    # the citizen's "commands" are just a follow-up in their case; nothing is obeyed and
+    # no inadmissibility letter went out
+    assert [m.subject for m in by_recipient(smtp_server, CITIZEN)] == [
+        "Ontvangstmelding van je klacht [KL-2026-0001]"
+    ]
+
+
+def test_not_admissible_sends_the_citizen_a_reasoned_reply(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, sqlite_url)
+    mailbox.append("INBOX", staff_mail(COORDINATOR, "KL-2026-0001", "#onontvankelijk melding"))
+    app.run_once()
+    letters = by_recipient(smtp_server, CITIZEN)
+    assert len(letters) == 2
+    reply = letters[1].message
+    assert reply["Subject"] == "Je klacht [KL-2026-0001]: beslissing over de ontvankelijkheid"
+    text = " ".join(reply.get_body(("plain",)).get_content().split())
+    assert "Beste An Peeters" in text and "melding" in text and "meldpunt" in text
+    assert "#" not in text  # no trace of the command
+    assert reply["In-Reply-To"] == "<an1@burger.example>"
+    closed = case(app)
+    assert closed.state == "closed" and closed.inadmissible_reason == "melding"
+
+
+def test_a_follow_up_after_closing_is_flagged_and_reopens_nothing(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, sqlite_url)
+    mailbox.append("INBOX", staff_mail(COORDINATOR, "KL-2026-0001", "#onontvankelijk anoniem"))
+    app.run_once()
+    mailbox.append(
+        "INBOX",
+        complaint(
+            "An Peeters",
+            CITIZEN,
+            "Re: Je klacht [KL-2026-0001]",
+            body="Maar ik heb mijn naam toch gegeven!",
+        ),
+    )
+    before = len(smtp_server.messages)
+    app.run_once()
+    sent = new_mails(smtp_server, before)
+    assert [m.subject for m in sent] == [
+        "Reactie op afgesloten dossier KL-2026-0001: Wachttijd Burgerzaken"
+    ]
+    assert "#heropen" in sent[0].message.get_body(("plain",)).get_content()
+    closed = case(app)
+    assert closed.state == "closed"
+    follow_up = [m for m in closed.messages if m.kind == "follow_up"]
+    assert len(follow_up) == 1 and follow_up[0].flagged
+
+
+def test_a_form_mail_sends_the_receipt_to_the_citizen(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = make(
+        tmp_path, mailbox, smtp_server, sqlite_url, form={"sender": "formulier@gemeente.example"}
+    )
+    form = complaint(
+        "Website",
+        "formulier@gemeente.example",
+        "Nieuw klachtenformulier",
+        body="Naam: Jef Janssens\nE-mail: jef@burger.example\nAdres: Kerkstraat 1, 2980 "
+        "Zoersel\nOnderwerp: Afvalkalender\nKlacht: Ik kreeg geen antwoord van de "
+        "dienst Omgeving\nop mijn vraag van vorige maand.\n",
+    )
+    mailbox.append("INBOX", form, when=ARRIVED)
+    app.run_once()
+
+    receipts = by_recipient(smtp_server, "jef@burger.example")
+    assert len(receipts) == 1 and "KL-2026-0001" in receipts[0].subject
+    assert by_recipient(smtp_server, "formulier@gemeente.example") == []
+    found = case(app)
+    assert (found.channel, found.citizen_name, found.citizen_email) == (
+        "form",
+        "Jef Janssens",
+        "jef@burger.example",
+    )
+    assert found.subject == "Afvalkalender"
+    assert found.citizen_address == "Kerkstraat 1, 2980 Zoersel"
+    assert found.messages[0].body_text.startswith("Ik kreeg geen antwoord")
+
+
+def test_a_letter_is_registered_without_a_receipt_mail(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = make(tmp_path, mailbox, smtp_server, sqlite_url)
+    scan = b"%PDF-1.4 scanned letter" + bytes(range(200))
+    mailbox.append(
+        "INBOX",
+        staff_mail(
+            COORDINATOR,
+            "Brief van mevrouw Maes",
+            "#brief\nNaam: Maria Maes\nAdres: Dorp 5, 2980 Zoersel\nDatum: 16/11/2026\n"
+            "Onderwerp: Parkeerkaart\n\nMevrouw Maes klaagt dat haar parkeerkaart niet werd "
+            "verlengd.\n",
+            attachment=("brief-maes.pdf", "application/pdf", scan),
+        ),
+        when=ARRIVED,
+    )
+
+    app.run_once()
+
+    sent = smtp_server.messages
+    assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]  # the confirmation, nothing else
+    assert "Dossier KL-2026-0001 aangemaakt." in sent[0].message.get_body(("plain",)).get_content()
+    letter = case(app)
+    assert (letter.channel, letter.citizen_name, letter.citizen_email) == (
+        "letter",
+        "Maria Maes",
+        "",
+    )
+    assert letter.received_at.astimezone(UTC).date() == date(2026, 11, 16)
+    assert letter.deadline == date(2026, 12, 16)  # counted from the letter's date
+    assert letter.messages[0].attachments[0].filename == "brief-maes.pdf"
+
+    show = mailbot("--config", tmp_path / "config.toml", "cases", "show", "KL-2026-0001", "--json")
+    data = json.loads(show.stdout)
+    assert data["channel"] == "letter"
+    assert data["messages"][0]["text"].startswith("Mevrouw Maes klaagt")
+
+
+def test_the_new_case_notice_suggests_what_it_may_be(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = make(tmp_path, mailbox, smtp_server, sqlite_url)
+    mailbox.append(
+        "INBOX",
+        complaint(
+            "Piet",
+            "piet@burger.example",
+            "Lamp kapot",
+            body="De straatlamp in onze straat is al weken kapot.\n",
+        ),
+        when=ARRIVED,
+    )
+    app.run_once()
+    notice = by_recipient(smtp_server, COORDINATOR)[0].message.get_body(("plain",)).get_content()
+    assert "straatlamp" in notice and "jij beslist" in notice
+
+
+def test_timeline_trims_quoted_history(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, sqlite_url)
+    mailbox.append(
+        "INBOX",
+        complaint(
+            "An Peeters",
+            CITIZEN,
+            "Re: Ontvangstmelding van je klacht [KL-2026-0001]",
+            body="Hier is nog een foto.\n\nVan: Klachtendienst <klachten@gemeente.example>\n"
+            "Verzonden: dinsdag 24 november 2026 10:16\nAan: An Peeters\nOnderwerp: "
+            "Ontvangstmelding\n\nBeste An Peeters, bedankt voor je bericht.\n",
+        ),
+    )
+    app.run_once()
+    shown = mailbot("--config", tmp_path / "config.toml", "cases", "show", "KL-2026-0001")
+    assert shown.returncode == 0, shown.stderr
+    assert "| Hier is nog een foto." in shown.stdout
+    assert "bedankt voor je bericht" not in shown.stdout.split("follow_up", 1)[1]
+    with app.sessions() as session:
+        rows = session.execute(select(MessageRow.kind)).scalars().all()
+    assert "follow_up" in rows
