@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -65,6 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mailbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="try mailbot on this machine: built-in IMAP and SMTP servers, sample complaints",
+        description="Run mailbot's real intake, receipts, notices and reminders against an "
+        "in-process IMAP server and SMTP sink with Dutch sample complaints, and print what "
+        "the citizens and the coordinator receive. Needs no mail server and no config "
+        "(pip install 'mailbot[demo]'). Example: mailbot demo --keep /tmp/mailbot-demo",
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="leave config.toml and the SQLite database in DIR, for `mailbot --config "
+        "DIR/config.toml cases list` afterwards",
+    )
 
     run = sub.add_parser(
         "run",
@@ -172,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.command == "demo":
+        # The demo makes its own configuration and servers; it needs no config file.
+        from mailbot.demo import run_demo  # here: pymap is an optional extra
+
+        setup_logging("DEBUG" if getattr(args, "verbose", False) else "WARNING")
+        return run_demo(sys.stdout, keep=args.keep)
     try:
         config = load_config(getattr(args, "config", None))
     except ConfigError as exc:

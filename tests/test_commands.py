@@ -339,7 +339,6 @@ def test_allowed_transitions(
         ("#ontvankelijk", C, False, "heropen het eerst met #heropen"),
         ("#onontvankelijk melding", A, True, "heropen het eerst"),
         ("#dienst omgeving", C, True, "heropen het eerst"),
-        ("#beantwoord gegrond", A, True, "is beantwoord: heropen het eerst"),
         ("#afsluiten", R, None, "Beantwoord eerst (#beantwoord"),
         ("#afsluiten", P, True, "of verklaar onontvankelijk (#onontvankelijk <reden>)"),
         ("#afsluiten", C, True, "is al afgesloten"),
@@ -365,3 +364,9 @@ def test_a_full_case_lifecycle() -> None:
         result = apply(cmd(line), state, admissible, REF)
         state, admissible = result.state, result.admissible
     assert (state, admissible) == (C, True)
+
+
+def test_the_outcome_can_be_recorded_on_a_case_already_answered_from_the_sent_folder() -> None:
+    command = parse_commands("#beantwoord ongegrond").commands[0]
+    done = apply(command, CaseState.ANSWERED, True, "KL-2026-0042")
+    assert done.state is CaseState.ANSWERED and "ongegrond" in done.message

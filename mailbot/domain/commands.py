@@ -531,7 +531,9 @@ def apply(
             f"Dienst '{command.argument}' is aangeduid voor {reference}.",
         )
     if name is CommandName.BEANTWOORD:
-        if state not in _OPEN:
+        # Also on an answered case: mailbot marks a case answered when it sees the answer
+        # in the sent folder; the coordinator then records the outcome afterwards.
+        if state not in _OPEN and state is not CaseState.ANSWERED:
             raise _refuse(reference, state, "heropen het eerst met #heropen.")
         outcome = command.outcome or parse_outcome(command.argument)
         message = f"{reference} is beantwoord: {OUTCOME_LABELS[outcome]}."

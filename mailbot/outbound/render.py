@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+# A link to the top-level templates/ in a checkout; real files in an installed wheel.
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LOCALE = "nl_BE"
 
 
