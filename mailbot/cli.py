@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
         "notices. Example: mailbot --config config.toml run --once",
     )
     run.add_argument("--once", action="store_true", help="each job one pass, then exit")
+
+    sub.add_parser(
+        "status",
+        parents=[common],
+        help="health for monitoring: last fetch and send, queues, open cases; exit 1 if unhealthy",
+        description="Print the daemon's health from the database: the last successful "
+        "fetch, delivery and reminder pass, the outbox queue, open cases, the oldest unsent "
+        "mail and the next reminder run. Exits 1 when unhealthy, for monitoring. Example: "
+        "mailbot status --json",
+    ).add_argument("--json", action="store_true", help="JSON output")
 
     sub.add_parser(
         "check",
@@ -222,9 +232,19 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(f"mailbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     app = App(config, clock)
+    if args.command == "status":
+        require_current_schema(app.engine)
+        return _status(app, as_json=args.json)
     if args.command == "run":
         app.upgrade_schema()
         if args.once:
+            if not app.leadership.acquire():
+                print(
+                    "mailbot: another instance is active on this database; `run --once` "
+                    "would compete with it",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILURE
             report = app.run_once()
             intake = report.intake
             print(
@@ -371,6 +391,54 @@ def _case_json(case: CaseSummary, tz: Any, messages: bool = False) -> dict[str, 
             for m in case.messages
         ]
     return data
+
+
+def _status(app: App, as_json: bool) -> int:
+    """Healthy when the mailbox was read recently and no mail waits too long to go out."""
+    cfg = app.config
+    now = app.clock()
+    found = app.status()
+    beats = found.beats
+    problems: list[str] = []
+    fetch_limit = timedelta(seconds=max(300.0, 5 * cfg.mailbox.poll_interval))
+    intake = beats.get("intake")
+    if intake is None:
+        problems.append("the mailbox was never read")
+    elif now - intake.at > fetch_limit:
+        problems.append(f"no successful fetch since {_ago(now - intake.at)}")
+    oldest = found.oldest_pending
+    if oldest is not None and now - oldest > timedelta(minutes=30):
+        problems.append(f"a mail has waited {_ago(now - oldest)} to be sent")
+    local = now.astimezone(cfg.cases.timezone)
+    next_run = datetime.combine(local.date(), cfg.reminders.send_at, cfg.cases.timezone)
+    if next_run <= local:
+        next_run += timedelta(days=1)
+    report = {
+        "healthy": not problems,
+        "problems": problems,
+        "last_fetch": intake.at.isoformat() if intake else None,
+        "last_fetch_by": intake.instance if intake else None,
+        "last_send": found.last_sent.isoformat() if found.last_sent else None,
+        "last_reminder_pass": beats["reminders"].at.isoformat() if "reminders" in beats else None,
+        "outbox_pending": found.pending,
+        "outbox_failed": found.failed,
+        "oldest_unsent": oldest.isoformat() if oldest is not None else None,
+        "open_cases": found.open_cases,
+        "next_reminder_run": next_run.isoformat() if cfg.reminders.enabled else None,
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("healthy" if not problems else "UNHEALTHY: " + "; ".join(problems))
+        for key, value in report.items():
+            if key not in ("healthy", "problems"):
+                print(f"  {key.replace('_', ' ')}: {value if value is not None else '-'}")
+    return EXIT_OK if not problems else EXIT_FAILURE
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _print_plan(plan: ReminderPlan, dry_run: bool) -> None:

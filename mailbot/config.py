@@ -185,6 +185,15 @@ class CasesConfig:
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
 
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """[daemon]: how `mailbot run` watches the mailbox and shares the work."""
+
+    idle: bool = True
+    standby_interval: float = 10.0
+    metrics_port: int | None = None
+
+
 ReminderMode = Literal["digest", "per_case"]
 
 
@@ -247,6 +256,7 @@ class Config:
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     form: FormSpec | None = None
     triage: TriageKeywords = DEFAULT_KEYWORDS
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     @property
     def message_id_domain(self) -> str:
@@ -370,6 +380,21 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
         ),
     },
     "services": {},
+    "daemon": {
+        "idle": _Key(
+            "true or false: wait for new mail with IMAP IDLE where the server offers it "
+            "(else poll every poll_interval seconds)",
+            "idle = true",
+        ),
+        "standby_interval": _Key(
+            "seconds between a standby instance's tries to take over from the active one",
+            "standby_interval = 10.0",
+        ),
+        "metrics_port": _Key(
+            "a port for Prometheus metrics on 127.0.0.1, 1024 to 65535 (default: off)",
+            "metrics_port = 9469",
+        ),
+    },
     "form": {
         "sender": _Key(
             "the address the website's complaint form mails from",
@@ -615,6 +640,11 @@ class _Loader:
             logging=self._logging(tables["logging"]),
             reminders=self._reminders(tables["reminders"]),
             form=self._form(tables["form"]),
+            daemon=DaemonConfig(
+                idle=tables["daemon"].boolean("idle", True),
+                standby_interval=tables["daemon"].number("standby_interval", 10.0),
+                metrics_port=tables["daemon"].optional_integer("metrics_port", 1024, 65535),
+            ),
             triage=self._triage(tables["triage"]),
         )
 

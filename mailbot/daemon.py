@@ -1,25 +1,36 @@
-"""Composition root: config -> engine -> adapters -> services -> scheduler; signals."""
+"""Composition root: config -> engine -> adapters -> services -> scheduler; signals.
+
+`mailbot run`: one intake loop (woken at once by IMAP IDLE watchers where the server has
+IDLE, else every poll_interval), APScheduler jobs for delivery, reminders and the
+leadership check, and nothing at all while another instance is the active one.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import random
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.config import Config
-from mailbot.domain.errors import MailbotError, MailboxLoginError
-from mailbot.domain.model import Address
+from mailbot.domain.errors import MailbotError, MailboxLoginError, MailboxUnavailableError
+from mailbot.domain.model import Address, CaseState
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
+from mailbot.persistence.lock import Leadership
+from mailbot.persistence.tables import CaseRow, HeartbeatRow, OutboxRow
 from mailbot.services.dispatch import Dispatcher, DispatchStats
 from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
@@ -28,6 +39,9 @@ from mailbot.services.reminders import ReminderPlan, ReminderService
 log = logging.getLogger(__name__)
 
 DISPATCH_INTERVAL = 15.0  # seconds between retries of the outbox; new mail is sent at once
+IDLE_RENEW = 25 * 60.0  # re-issue IDLE well before the 30-minute server timeout (RFC 2177)
+IDLE_SLICE = 2.0  # seconds per IDLE wait, so a stop request is noticed quickly
+BACKOFF_MAX = 60.0  # the longest wait between two reconnects
 
 
 def imap_settings(config: Config) -> ImapSettings:
@@ -63,6 +77,40 @@ class PassReport:
     dispatch: DispatchStats
 
 
+@dataclass(frozen=True)
+class StatusFacts:
+    beats: dict[str, HeartbeatRow]
+    pending: int
+    oldest_pending: datetime | None
+    failed: int
+    last_sent: datetime | None
+    open_cases: int
+
+
+class Backoff:
+    """Capped exponential backoff with jitter; logs a lost connection once, not on every
+    retry, and says when it is back."""
+
+    def __init__(self, what: str, maximum: float = BACKOFF_MAX) -> None:
+        self.what = what
+        self.maximum = maximum
+        self.failures = 0
+
+    def failed(self, error: Exception) -> float:
+        self.failures += 1
+        if self.failures == 1:
+            log.warning("%s: %s; retrying with backoff", self.what, error)
+        else:
+            log.debug("%s: still failing (%s attempts): %s", self.what, self.failures, error)
+        delay = min(self.maximum, 2.0 ** min(self.failures, 10))
+        return float(delay * random.uniform(0.5, 1.0))  # jitter: instances do not sync up
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.info("%s: back after %s failed attempts", self.what, self.failures)
+        self.failures = 0
+
+
 class App:
     """Everything wired together once; the CLI and the daemon call into it."""
 
@@ -81,10 +129,14 @@ class App:
         self.intake = IntakeService(config, self.sessions, self.outbox, clock)
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
+        self.leadership = Leadership(self.engine)
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
+        self._wake = threading.Event()
         self._dispatch_lock = threading.Lock()
 
     def close(self) -> None:
+        self.leadership.release()
         self.engine.dispose()
 
     def mailbox(self) -> ImapMailbox:
@@ -93,42 +145,119 @@ class App:
     def upgrade_schema(self) -> None:
         upgrade(self.engine)
 
+    def beat(self, loop: str, detail: str = "") -> None:
+        """Record that a loop just succeeded (for `mailbot status`)."""
+        with self.sessions.begin() as session:
+            row = session.get(HeartbeatRow, loop)
+            if row is None:
+                session.add(
+                    HeartbeatRow(loop=loop, at=self.clock(), detail=detail, instance=self.instance)
+                )
+            else:
+                row.at, row.detail, row.instance = self.clock(), detail, self.instance
+
     def intake_pass(self) -> PassStats:
         with self.mailbox() as mailbox:
             stats = self.intake.run_pass(mailbox, self.stop)
         if stats.seen:
             log.info("intake: pass done: %s messages %s", stats.seen, dict(stats.outcomes))
+        self.beat("intake", f"{stats.seen} messages")
         return stats
 
     def dispatch_pass(self) -> DispatchStats:
-        # One delivery pass at a time in this process: the intake job triggers one right
+        # One delivery pass at a time in this process: the intake loop triggers one right
         # after new cases, the interval job retries; they must not send a row twice.
         with self._dispatch_lock:
-            return self.dispatcher.run_pass(self.stop)
+            stats = self.dispatcher.run_pass(self.stop)
+        self.beat("dispatch", f"sent {stats.sent}, retry {stats.retried}, failed {stats.failed}")
+        return stats
+
+    def reminders_pass(self) -> ReminderPlan:
+        plan = self.reminders.run_pass()
+        self.beat("reminders", f"{len(plan.mails)} mails for {plan.day.isoformat()}")
+        return plan
 
     def run_once(self) -> PassReport:
         """Each job one pass, then return (`mailbot run --once`)."""
         intake = self.intake_pass()
-        reminders = self.reminders.run_pass()
+        reminders = self.reminders_pass()
         return PassReport(intake=intake, reminders=reminders, dispatch=self.dispatch_pass())
 
     # -- the daemon -------------------------------------------------------------------
 
-    def _intake_job(self) -> None:
-        try:
-            stats = self.intake_pass()
-        except MailboxLoginError as exc:
-            log.error("intake: %s", exc)
-            return
-        except (MailbotError, SQLAlchemyError) as exc:
-            log.warning("intake: pass failed, will retry: %s", exc)
-            return
-        if stats.seen:
-            self._dispatch_job()
+    @property
+    def active(self) -> bool:
+        return self.leadership.held and not self.stop.is_set()
+
+    def _leader_job(self) -> None:
+        was = self.leadership.held
+        now = self.leadership.acquire()
+        if now and not was:
+            log.info("daemon: this instance (%s) is now the active one", self.instance)
+            self._wake.set()
+        elif was and not now:
+            log.error("daemon: lost the leadership lock; standing by")
+        elif not now and not was:
+            log.debug("daemon: another instance is active; standing by")
+
+    def _intake_loop(self) -> None:
+        backoff = Backoff("intake: IMAP")
+        while not self.stop.is_set():
+            wait = self.config.mailbox.poll_interval
+            if self.active:
+                try:
+                    stats = self.intake_pass()
+                    backoff.succeeded()
+                    if stats.seen:
+                        self._dispatch_job()
+                except MailboxLoginError as exc:
+                    log.error("intake: %s", exc)
+                    wait = max(wait, 300.0)
+                except MailboxUnavailableError as exc:
+                    wait = backoff.failed(exc)
+                except (MailbotError, SQLAlchemyError) as exc:
+                    wait = backoff.failed(exc)
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+
+    def _watch_loop(self, folder: str) -> None:
+        """Hold an IMAP connection in IDLE on `folder` and wake the intake loop when the
+        server reports a change. Returns when the server has no IDLE (polling remains)."""
+        backoff = Backoff(f"idle {folder}: IMAP")
+        while not self.stop.is_set():
+            if not self.active:
+                self.stop.wait(self.config.daemon.standby_interval)
+                continue
+            try:
+                with self.mailbox() as mailbox:
+                    if not mailbox.has_idle():
+                        log.info(
+                            "idle: the server has no IDLE; polling every %ss",
+                            self.config.mailbox.poll_interval,
+                        )
+                        return
+                    mailbox.watch(folder)
+                    backoff.succeeded()
+                    log.debug("idle: watching %s", folder)
+                    idle_for = 0.0
+                    while self.active:
+                        if mailbox.wait_for_change(IDLE_SLICE):
+                            self._wake.set()
+                        idle_for += IDLE_SLICE
+                        if idle_for >= IDLE_RENEW:
+                            mailbox.renew_idle()
+                            idle_for = 0.0
+            except MailboxLoginError as exc:
+                log.error("idle %s: %s", folder, exc)
+                self.stop.wait(300.0)
+            except MailbotError as exc:
+                self.stop.wait(backoff.failed(exc))
 
     def _reminders_job(self) -> None:
+        if not self.active:
+            return
         try:
-            plan = self.reminders.run_pass()
+            plan = self.reminders_pass()
         except (MailbotError, SQLAlchemyError) as exc:
             log.warning("reminders: pass failed, will retry: %s", exc)
             return
@@ -136,20 +265,23 @@ class App:
             self._dispatch_job()
 
     def _dispatch_job(self) -> None:
+        if not self.active:
+            return
         try:
             self.dispatch_pass()
         except (MailbotError, SQLAlchemyError) as exc:
             log.warning("dispatch: pass failed, will retry: %s", exc)
 
     def run_forever(self) -> None:
-        scheduler = BlockingScheduler(timezone=self.config.cases.timezone)
+        scheduler = BackgroundScheduler(timezone=self.config.cases.timezone)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
+        now = datetime.now(UTC)
         scheduler.add_job(
-            self._intake_job,
+            self._leader_job,
             "interval",
-            seconds=self.config.mailbox.poll_interval,
-            id="intake",
-            next_run_time=datetime.now(UTC),
+            seconds=self.config.daemon.standby_interval,
+            id="leadership",
+            next_run_time=now,
             **common,
         )
         scheduler.add_job(
@@ -157,10 +289,9 @@ class App:
             "interval",
             seconds=DISPATCH_INTERVAL,
             id="dispatch",
-            next_run_time=datetime.now(UTC),
+            next_run_time=now,
             **common,
         )
-
         send_at = self.config.reminders.send_at
         # At send_at on every day, hourly as a safety net (a pass is idempotent), and once
         # at start: the catch-up after downtime.
@@ -172,32 +303,70 @@ class App:
             id="reminders",
             **common,
         )
-        scheduler.add_job(
-            self._reminders_job,
-            "interval",
-            hours=1,
-            id="reminders-hourly",
-            next_run_time=datetime.now(UTC),
-            **common,
-        )
+        scheduler.add_job(self._reminders_job, "interval", hours=1, id="reminders-hourly", **common)
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("daemon: %s received, finishing the message in hand", signal.strsignal(signum))
             self.stop.set()
-            scheduler.shutdown(wait=False)
+            self._wake.set()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        self._leader_job()
+        if not self.leadership.held:
+            log.info("daemon: another instance is active; standing by")
+        else:
+            self._reminders_job()  # the catch-up after downtime
+        scheduler.start()
+        threads = [threading.Thread(target=self._intake_loop, name="intake")]
+        folders = [self.config.mailbox.folder]
+        if self.config.mailbox.sent_folder:
+            folders.append(self.config.mailbox.sent_folder)
+        if self.config.daemon.idle:
+            threads += [
+                threading.Thread(target=self._watch_loop, args=(f,), name=f"idle:{f}", daemon=True)
+                for f in folders
+            ]
+        for thread in threads:
+            thread.start()
         log.info(
-            "daemon: watching %s on %s every %ss",
+            "daemon: watching %s on %s (%s)",
             self.config.mailbox.folder,
             self.config.mailbox.host,
-            self.config.mailbox.poll_interval,
+            "IDLE" if self.config.daemon.idle else f"every {self.config.mailbox.poll_interval}s",
         )
-        scheduler.start()
-        # shutdown(wait=False) returned at once; the job threads check `stop` between
-        # messages, so waiting here for the message in hand takes at most one message.
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join(timeout=30)
+        while not self.stop.is_set():
+            self.stop.wait(1.0)
+        # The intake loop checks `stop` between messages: joining it waits for the message
+        # in hand at most. IDLE watchers are daemon threads that end with the process.
+        threads[0].join(timeout=60)
+        scheduler.shutdown(wait=True)
+        self.leadership.release()
         log.info("daemon: stopped")
+
+    def status(self) -> StatusFacts:
+        """What `mailbot status` reports, from the database (works beside the daemon)."""
+        with self.sessions() as session:
+            beats = {b.loop: b for b in session.execute(select(HeartbeatRow)).scalars()}
+            pending = session.execute(
+                select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(
+                    OutboxRow.status == "pending"
+                )
+            ).one()
+            failed = session.execute(
+                select(func.count(OutboxRow.id)).where(OutboxRow.status == "failed")
+            ).scalar_one()
+            last_sent = session.execute(select(func.max(OutboxRow.sent_at))).scalar_one()
+            open_cases = session.execute(
+                select(func.count(CaseRow.id)).where(
+                    CaseRow.state.in_([CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value])
+                )
+            ).scalar_one()
+        return StatusFacts(
+            beats=beats,
+            pending=int(pending[0]),
+            oldest_pending=pending[1],
+            failed=int(failed),
+            last_sent=last_sent,
+            open_cases=int(open_cases),
+        )

@@ -159,6 +159,30 @@ class ImapMailbox:
                 arrived_at=_aware_utc(arrived),
             )
 
+    def has_idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    def watch(self, folder: str) -> None:
+        """Select `folder` read-only and start IDLE on it (RFC 2177)."""
+        self._call("EXAMINE", self._client.select_folder, folder, readonly=True)
+        self._selected = None  # read-only: not for fetch or move
+        self._call("IDLE", self._client.idle)
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds in IDLE; True when the server reported new or
+        removed messages (EXISTS / EXPUNGE / RECENT)."""
+        responses = self._call("IDLE", self._client.idle_check, timeout=timeout)
+        return any(
+            isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT", b"EXPUNGE")
+            for r in responses
+        )
+
+    def renew_idle(self) -> None:
+        """End and restart IDLE: servers drop an IDLE that lasts longer than 30 minutes
+        (RFC 2177 asks clients to re-issue it at least every 29 minutes)."""
+        self._call("DONE", self._client.idle_done)
+        self._call("IDLE", self._client.idle)
+
     def move(self, uids: Sequence[int], destination: str) -> None:
         if not uids:
             return

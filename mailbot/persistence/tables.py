@@ -164,6 +164,16 @@ class FolderStateRow(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger)
 
 
+class HeartbeatRow(Base):
+    """When each loop of the daemon last succeeded, for `mailbot status` and monitoring."""
+
+    __tablename__ = "heartbeats"
+    loop: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str] = mapped_column(Text, default="")
+    instance: Mapped[str] = mapped_column(String(255), default="")
+
+
 class ReminderRow(Base):
     """A reminder moment handled for a case ('before-7', 'due', 'overdue-2' ...): the
     unique key makes every moment go out at most once, across restarts and instances."""

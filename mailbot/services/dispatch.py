@@ -74,9 +74,15 @@ class Dispatcher:
 
     def _deliver(self, row_id: int, stats: DispatchStats) -> None:
         with self.sessions.begin() as session:
-            row = session.get(OutboxRow, row_id)
-            if row is None or row.status != "pending":
-                return  # another instance got here first
+            # FOR UPDATE SKIP LOCKED (PostgreSQL): a row another instance is sending right
+            # now is skipped, not sent twice. SQLite's BEGIN IMMEDIATE serialises instead.
+            row = session.execute(
+                select(OutboxRow)
+                .where(OutboxRow.id == row_id, OutboxRow.status == "pending")
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if row is None:
+                return  # sent, or being sent, by another instance
             recipients = [r for r in row.recipients.split(",") if r]
             try:
                 self.sender.send(row.mail_from, recipients, row.content)

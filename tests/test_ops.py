@@ -1,0 +1,153 @@
+"""Ready for ops: `mailbot status`, instant pickup with IMAP IDLE, and two instances on one
+PostgreSQL database (one active, the other takes over), with real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from servers import Mailbox, SmtpSink
+from support import COORDINATOR, mailbot, write_config
+from test_intake import ARRIVED, complaint
+
+
+@contextmanager
+def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def receipts(smtp: SmtpSink) -> list:
+    return [m for m in smtp.messages if m.message["Auto-Submitted"] == "auto-replied"]
+
+
+def test_status_is_healthy_after_a_pass_and_unhealthy_when_fetching_stopped(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url, reminders={"enabled": True})
+    mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"), when=ARRIVED)
+    assert mailbot("--config", config, "run", "--once").returncode == 0
+
+    ok = mailbot("--config", config, "status", "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["healthy"] is True
+    assert report["open_cases"] == 1 and report["outbox_pending"] == 0
+    assert report["last_fetch"] and report["last_send"] and report["next_reminder_run"]
+
+    # Two hours later nothing has read the mailbox: monitoring must notice.
+    later = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, MAILBOT_FAKE_NOW=_iso_in(hours=2)),
+    )
+    assert later.returncode == 1
+    assert later.stdout.startswith("UNHEALTHY: no successful fetch since 2 h")
+
+
+def _iso_in(hours: int) -> str:
+    from datetime import UTC, datetime
+
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+def test_a_mail_is_picked_up_at_once_with_idle(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    # poll_interval 120 s: a receipt within a few seconds can only come from IDLE.
+    config = write_config(
+        tmp_path,
+        mailbox,
+        smtp_server,
+        sqlite_url,
+        mailbox={"poll_interval": 120.0},
+        daemon={"idle": True},
+    )
+    log = tmp_path / "daemon.log"
+    with daemon(config, log):
+        wait_until(lambda: "is now the active one" in log.read_text(), 30, "the daemon")
+        time.sleep(2.0)  # the first (empty) pass is done and IDLE is in place
+        started = time.monotonic()
+        mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"))
+        smtp_server.wait_for(2, timeout=30)
+        elapsed = time.monotonic() - started
+    assert elapsed < 30, log.read_text()
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["jan@burger.example", COORDINATOR]
+
+
+def test_two_instances_one_active_and_the_other_takes_over(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, pg_url: str
+) -> None:
+    config = write_config(
+        tmp_path,
+        mailbox,
+        smtp_server,
+        pg_url,
+        mailbox={"poll_interval": 0.5},
+        daemon={"standby_interval": 1.0},
+    )
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    with daemon(config, log_a) as first:
+        wait_until(lambda: "is now the active one" in log_a.read_text(), 30, "A active")
+        with daemon(config, log_b) as second:
+            wait_until(lambda: "standing by" in log_b.read_text(), 30, "B standing by")
+            for n in range(5):
+                mailbox.append("INBOX", complaint(f"B{n}", f"a{n}@burger.example", f"K{n}"))
+            wait_until(lambda: len(receipts(smtp_server)) == 5, 30, "five receipts")
+            assert "intake: pass done" not in log_b.read_text()  # B did nothing
+
+            os.kill(first.pid, signal.SIGKILL)  # the active one dies without a word
+            first.wait(timeout=10)
+            for n in range(5, 10):
+                mailbox.append("INBOX", complaint(f"B{n}", f"a{n}@burger.example", f"K{n}"))
+            wait_until(lambda: len(receipts(smtp_server)) == 10, 60, "B takes over")
+            assert "is now the active one" in log_b.read_text()
+            assert second.poll() is None
+    per_address = Counter(m.rcpt_tos[0] for m in receipts(smtp_server))
+    assert len(per_address) == 10 and set(per_address.values()) == {1}  # no duplicates
+    assert mailbox.uids("INBOX") == []
+
+
+def test_run_once_refuses_to_compete_with_an_active_daemon(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
+    log = tmp_path / "daemon.log"
+    with daemon(config, log):
+        wait_until(lambda: "is now the active one" in log.read_text(), 30, "daemon active")
+        once = mailbot("--config", config, "run", "--once")
+    assert once.returncode == 1 and "another instance is active" in once.stderr
