@@ -26,6 +26,7 @@ from mailbot.domain.errors import MailbotError, MailboxLoginError, MailboxUnavai
 from mailbot.domain.model import Address, CaseState
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
+from mailbot.metrics import Metrics
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
@@ -130,12 +131,22 @@ class App:
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
         self.leadership = Leadership(self.engine)
+        self.metrics = Metrics()
+        self.metrics.gauge_from(
+            "mailbot_outbox_pending", "Mails waiting to be sent", lambda: self.status().pending
+        )
+        self.metrics.gauge_from(
+            "mailbot_open_cases",
+            "Cases not yet answered or closed",
+            lambda: self.status().open_cases,
+        )
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
         self._wake = threading.Event()
         self._dispatch_lock = threading.Lock()
 
     def close(self) -> None:
+        self.metrics.close()
         self.leadership.release()
         self.engine.dispose()
 
@@ -155,12 +166,15 @@ class App:
                 )
             else:
                 row.at, row.detail, row.instance = self.clock(), detail, self.instance
+        self.metrics.last_success.labels(loop).set(self.clock().timestamp())
 
     def intake_pass(self) -> PassStats:
         with self.mailbox() as mailbox:
             stats = self.intake.run_pass(mailbox, self.stop)
         if stats.seen:
             log.info("intake: pass done: %s messages %s", stats.seen, dict(stats.outcomes))
+        for outcome, count in stats.outcomes.items():
+            self.metrics.mails.labels(outcome).inc(count)
         self.beat("intake", f"{stats.seen} messages")
         return stats
 
@@ -169,6 +183,11 @@ class App:
         # after new cases, the interval job retries; they must not send a row twice.
         with self._dispatch_lock:
             stats = self.dispatcher.run_pass(self.stop)
+        self.metrics.sent.inc(stats.sent)
+        if stats.retried:
+            self.metrics.send_failures.labels("temporary").inc(stats.retried)
+        if stats.failed:
+            self.metrics.send_failures.labels("permanent").inc(stats.failed)
         self.beat("dispatch", f"sent {stats.sent}, retry {stats.retried}, failed {stats.failed}")
         return stats
 
@@ -192,6 +211,7 @@ class App:
     def _leader_job(self) -> None:
         was = self.leadership.held
         now = self.leadership.acquire()
+        self.metrics.active.set(1 if now else 0)
         if now and not was:
             log.info("daemon: this instance (%s) is now the active one", self.instance)
             self._wake.set()
@@ -310,6 +330,11 @@ class App:
             self.stop.set()
             self._wake.set()
 
+        if self.config.daemon.metrics_port:
+            self.metrics.serve(self.config.daemon.metrics_port)
+            log.info(
+                "daemon: metrics on http://127.0.0.1:%s/metrics", self.config.daemon.metrics_port
+            )
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         self._leader_job()

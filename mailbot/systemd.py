@@ -70,7 +70,9 @@ class Notifier:
                 self._socket_name,
             )
         self._watchdog_usec, self._watchdog_pid = _watchdog_settings(env)
-        self._lock = threading.Lock()
+        # Reentrant: stopping() is called from a SIGTERM handler, which Python runs in the
+        # main thread, possibly while that thread is inside ready() or status().
+        self._lock = threading.RLock()
         self._last_status = ""
         self._override: str | None = None
         self._send_failed = False
@@ -226,13 +228,16 @@ class Health:
                 state.failed_at = None
 
     def failed(self, loop: str, error: str) -> None:
-        """``loop``'s pass failed with ``error`` (one line; shown in the unhealthy reason)."""
+        """``loop``'s pass failed with ``error``, shown in the unhealthy reason. Only its
+        first line is kept: e.g. SQLAlchemy puts the SQL and its parameters (personal data)
+        on the next lines, and STATUS= is visible to every local user."""
+        first = next((line for line in error.splitlines() if line.strip()), "")
         with self._lock:
             now = self._clock()
             state = self._loops.get(loop)
             if state is None:
                 state = self._loops[loop] = _Loop(max_age=self._stale_after, last_beat=now)
-            state.last_error = _one_line(error)
+            state.last_error = _one_line(first or "(no message)")
             state.failed_at = now
 
     def healthy(self) -> tuple[bool, str]:

@@ -7,10 +7,13 @@ when it does not come up.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import email.policy
 import grp
+import json
 import os
 import pwd
 import re
@@ -23,16 +26,18 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import psycopg
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
 from psycopg import sql
 
@@ -615,6 +620,166 @@ def _group_alive(pgid: int) -> bool:
 
 
 # ---------------------------------------------------------------------------------------
+# OAuth2: a token-check endpoint, and a Dovecot that logs in with XOAUTH2 through it
+
+
+class TokenEndpoint:
+    """A tiny OAuth2 token introspection endpoint (RFC 7662 style) on 127.0.0.1.
+
+    It knows the tokens handed out by issue() and which user each belongs to. Dovecot's
+    oauth2 passdb (introspection_mode = post) POSTs ``token=...`` to .url and gets
+    ``{"active": true, "username": "<user>"}`` for a known token, ``{"active": false}``
+    for any other; a GET with ``Authorization: Bearer ...`` (introspection_mode = auth)
+    works too. The SMTP sink asks check() directly. Thread-safe.
+    """
+
+    PATH = "/introspect"
+
+    def __init__(self, host: str = LOCALHOST) -> None:
+        self.host = host
+        self.port = 0
+        self._tokens: dict[str, str] = {}  # token -> username
+        self._checked: list[tuple[str, bool]] = []  # (username or "", accepted)
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"<TokenEndpoint {self.url}>"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.PATH}"
+
+    def start(self) -> None:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode("ascii", "replace"))
+                self._answer(form.get("token", [""])[0])
+
+            def do_GET(self) -> None:
+                scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+                self._answer(token if scheme.lower() == "bearer" else "")
+
+            def _answer(self, token: str) -> None:
+                try:
+                    if self.path.split("?", 1)[0] != endpoint.PATH:
+                        self.send_error(404)
+                        return
+                    user = endpoint.check(token)
+                    reply = {"active": True, "username": user} if user else {"active": False}
+                    body = json.dumps(reply).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except Exception as exc:
+                    with endpoint._lock:
+                        endpoint._errors.append(exc)
+                    raise
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: pytest shows our assertions, not an access log
+
+        server = ThreadingHTTPServer((self.host, 0), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        with self._lock:
+            errors = list(self._errors)
+        if errors:
+            raise ServerThreadError(f"the token endpoint raised: {errors!r}") from errors[0]
+
+    def issue(self, username: str) -> str:
+        """A new valid access token for username."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = username
+        return token
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            self._tokens.pop(token, None)
+
+    def check(self, token: str) -> str | None:
+        """The user of a valid token, else None; every check is recorded."""
+        with self._lock:
+            user = self._tokens.get(token)
+            self._checked.append((user or "", user is not None))
+        return user
+
+    @property
+    def checks(self) -> list[tuple[str, bool]]:
+        """(user, accepted) for every token checked so far; user is "" for unknown tokens."""
+        with self._lock:
+            return list(self._checked)
+
+
+class OAuthDovecotServer(DovecotServer):
+    """The private Dovecot, plus XOAUTH2 / OAUTHBEARER checked by a TokenEndpoint.
+
+    Password logins work as in DovecotServer. For XOAUTH2, Dovecot 2.3 asks the passdbs
+    in order with the token as the password: the password passdbs refuse it, then the
+    oauth2 passdb (introspection_mode = post) asks the endpoint, which must answer
+    active = true with the same username as the one in the XOAUTH2 string.
+    """
+
+    def __init__(self, endpoint: TokenEndpoint, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
+        self.endpoint = endpoint
+        self.oauth2_config_path = self.root / "dovecot-oauth2.conf.ext"
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        self.oauth2_config_path.write_text(
+            "\n".join(
+                [
+                    "introspection_mode = post",
+                    f"introspection_url = {self.endpoint.url}",
+                    "username_attribute = username",
+                    "active_attribute = active",
+                    "active_value = true",
+                    "timeout_msecs = 5000",
+                ]
+            )
+            + "\n"
+        )
+        with self.config_path.open("a") as config:
+            config.write(
+                "\n".join(
+                    [
+                        "# OAuthDovecotServer: XOAUTH2 and OAUTHBEARER through the token endpoint",
+                        "auth_mechanisms = plain login xoauth2 oauthbearer",
+                        "passdb {",
+                        "  driver = oauth2",
+                        "  mechanisms = xoauth2 oauthbearer",
+                        f"  args = {self.oauth2_config_path}",
+                        "}",
+                    ]
+                )
+                + "\n"
+            )
+
+
+# ---------------------------------------------------------------------------------------
 # SMTP sink
 
 Stage = Literal["MAIL", "RCPT", "DATA"]
@@ -663,6 +828,7 @@ class _SinkState:
     errors: list[BaseException] = field(default_factory=list)
     planned: list[_PlannedFailure] = field(default_factory=list)
     rejected_recipients: dict[str, tuple[int, str]] = field(default_factory=dict)
+    xoauth2: list[tuple[str, bool]] = field(default_factory=list)  # (user, accepted)
 
 
 class _SinkHandler:
@@ -731,6 +897,52 @@ class _SinkHandler:
         return f"451 4.3.0 test sink error: {type(error).__name__}"
 
 
+class _OAuthSinkHandler(_SinkHandler):
+    """_SinkHandler plus AUTH XOAUTH2, as Google and Microsoft 365 speak it.
+
+    The client sends base64("user=" user "\\x01auth=Bearer " token "\\x01\\x01"), as
+    the initial response or after an empty 334. A token the sink's TokenEndpoint does
+    not know for that user gets a 334 with a base64 JSON error, the client answers with
+    an empty line, and then 535.
+    """
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        endpoint = self.sink.oauth
+        assert endpoint is not None
+        if len(args) == 1:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+            assert isinstance(blob, bytes)
+        else:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(
+                    success=False, handled=False, message="501 5.5.2 Can't decode base64"
+                )
+        fields = dict(
+            part.decode("utf-8", "replace").partition("=")[::2]
+            for part in blob.split(b"\x01")
+            if part
+        )
+        user = fields.get("user", "")
+        scheme, _, token = fields.get("auth", "").partition(" ")
+        accepted = scheme.lower() == "bearer" and bool(user) and endpoint.check(token) == user
+        with self.sink._cond:
+            self.sink._state.xoauth2.append((user, accepted))
+        if accepted:
+            # The token is not kept: auth_data carries only the user, for ReceivedMail.
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        await server.challenge_auth(json.dumps(error))  # the client answers with ""
+        return AuthResult(
+            success=False,
+            handled=False,  # aiosmtpd then sends the message
+            message="535 5.7.8 Username and Password not accepted (XOAUTH2)",
+        )
+
+
 class SmtpSink:
     """A real SMTP server (aiosmtpd) that keeps every accepted message.
 
@@ -742,12 +954,15 @@ class SmtpSink:
         *,
         auth: tuple[str, str] | None = None,
         host: str = LOCALHOST,
+        oauth: TokenEndpoint | None = None,
     ) -> None:
         self.host = host
         self.port = 0
         self.username: str | None = auth[0] if auth else None
         self.password: str | None = auth[1] if auth else None
-        self.auth_required = auth is not None
+        #: oauth: offer AUTH XOAUTH2 too, for tokens this endpoint knows (and require AUTH)
+        self.oauth = oauth
+        self.auth_required = auth is not None or oauth is not None
         self._state = _SinkState()
         self._cond = threading.Condition()
         self._controller: Controller | None = None
@@ -767,7 +982,7 @@ class SmtpSink:
         for _ in range(attempts):
             self.port = free_port(self.host)
             controller = Controller(
-                _SinkHandler(self),
+                _OAuthSinkHandler(self) if self.oauth is not None else _SinkHandler(self),
                 hostname=self.host,
                 port=self.port,
                 server_hostname="sink.test",
@@ -840,6 +1055,12 @@ class SmtpSink:
     def rejections(self) -> list[Rejection]:
         with self._cond:
             return list(self._state.rejections)
+
+    @property
+    def xoauth2_attempts(self) -> list[tuple[str, bool]]:
+        """(user, accepted) for every AUTH XOAUTH2 so far (only with oauth=...)."""
+        with self._cond:
+            return list(self._state.xoauth2)
 
     def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[ReceivedMail]:
         """Wait until at least count messages arrived; return all of them."""

@@ -151,3 +151,34 @@ def test_run_once_refuses_to_compete_with_an_active_daemon(
         wait_until(lambda: "is now the active one" in log.read_text(), 30, "daemon active")
         once = mailbot("--config", config, "run", "--once")
     assert once.returncode == 1 and "another instance is active" in once.stderr
+
+
+def test_prometheus_metrics_on_loopback(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+
+    from servers import free_port
+
+    port = free_port()
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url, daemon={"metrics_port": port})
+    mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"), when=ARRIVED)
+    log = tmp_path / "daemon.log"
+    with daemon(config, log):
+        smtp_server.wait_for(2, timeout=30)
+        wait_until(lambda: "mailbot_sent_total 2.0" in _scrape(port), 30, "metrics")
+        text = _scrape(port)
+    assert 'mailbot_mails_total{outcome="new_case"} 1.0' in text
+    assert "mailbot_active 1.0" in text
+    assert "mailbot_open_cases 1.0" in text and "mailbot_outbox_pending 0.0" in text
+    assert 'mailbot_last_success_timestamp_seconds{loop="intake"}' in text
+
+
+def _scrape(port: int) -> str:
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+    except URLError:
+        return ""
