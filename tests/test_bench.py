@@ -25,3 +25,25 @@ def test_reminder_benchmark_short_variant(db: str) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all(f"{db}" in line and "300 cases" in line for line in lines)
     assert "digest" in lines[1] and "mails queued" in lines[1]
+
+
+@pytest.mark.parametrize("mode", ["idle", "poll"])
+def test_latency_benchmark_short_variant(mode: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "latency.py"),
+            "--mails",
+            "2",
+            "--mode",
+            mode,
+            "--poll-interval",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 mails" in result.stdout and "p50" in result.stdout and "p95" in result.stdout
