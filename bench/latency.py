@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from servers import DovecotServer, SmtpSink  # noqa: E402
-from support import write_config  # noqa: E402
+from servers import DovecotServer, SmtpSink
+from support import write_config
 
 
 def mail(n: int) -> bytes:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         sink.stop()
         dovecot.stop()
     ordered = sorted(latencies)
-    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     mode = "idle" if args.mode == "idle" else f"poll every {args.poll_interval:g}s"
     print(
         f"APPEND -> receipt at the SMTP server, {len(ordered)} mails, {mode}: "
