@@ -367,3 +367,24 @@ def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_i
         from mailbot.persistence import repository as repo
 
         assert repo.list_cases(session) == []  # rolled back: no half case
+
+
+def test_secrets_never_reach_the_log_even_at_debug_level(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    secret = "Zeer-Geheim-7f3a"
+    (tmp_path / "mailbox-password").write_text(secret + "\n")
+    mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"), when=ARRIVED)
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
+    # the real password through a file, a wrong one first: both paths must stay silent
+    text = config.read_text().replace(
+        f'password = "{mailbox.password}"', 'password_file = "mailbox-password"'
+    )
+    config.write_text(text)
+    refused = mailbot("--config", config, "-v", "run", "--once")
+    assert refused.returncode == 1 and secret not in refused.stdout + refused.stderr
+    (tmp_path / "mailbox-password").write_text(mailbox.password + "\n")
+    ok = mailbot("--config", config, "-v", "run", "--once")
+    assert ok.returncode == 0, ok.stderr
+    assert "DEBUG" in ok.stderr  # it really logged at debug level
+    assert mailbox.password not in ok.stderr + ok.stdout
