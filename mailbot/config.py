@@ -25,6 +25,7 @@ import hmac
 import math
 import os
 import re
+import shutil
 import ssl
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,13 +42,17 @@ from mailbot.domain.triage import DEFAULT_KEYWORDS, TriageKeywords
 from mailbot.domain.workdays import WorkCalendar, parse_closing_day
 
 __all__ = [
+    "AuthMethod",
     "CasesConfig",
+    "CommandOAuthConfig",
     "Config",
     "ConfigError",
     "DatabaseConfig",
     "LogLevel",
     "LoggingConfig",
     "MailboxConfig",
+    "MicrosoftOAuthConfig",
+    "OAuthConfig",
     "OutboxConfig",
     "ReceiptsConfig",
     "Secret",
@@ -60,11 +65,14 @@ __all__ = [
 
 Security = Literal["tls", "starttls", "plain"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+AuthMethod = Literal["password", "xoauth2"]
 
 ENV_CONFIG: Final = "MAILBOT_CONFIG"
 ENV_CREDENTIALS: Final = "CREDENTIALS_DIRECTORY"
 MAILBOX_CREDENTIAL: Final = "mailbox-password"
 SMTP_CREDENTIAL: Final = "smtp-password"
+OAUTH_CREDENTIAL: Final = "oauth-client-secret"
+DEFAULT_OAUTH_SCOPE: Final = "https://outlook.office365.com/.default"
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///mailbot.sqlite3"
 DEFAULT_TIMEZONE: Final = "Europe/Brussels"
@@ -116,6 +124,27 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class MicrosoftOAuthConfig:
+    """auth = "xoauth2" with oauth_provider = "microsoft": an Azure app's client credentials."""
+
+    tenant: str  # Directory (tenant) ID or the tenant's domain
+    client_id: str  # Application (client) ID
+    client_secret: Secret
+    scope: str = DEFAULT_OAUTH_SCOPE
+    secret_expires: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOAuthConfig:
+    """auth = "xoauth2" with oauth_provider = "command": a program that prints a token."""
+
+    command: tuple[str, ...]  # argv, run without a shell; command[0] is an absolute path
+
+
+OAuthConfig = MicrosoftOAuthConfig | CommandOAuthConfig
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxConfig:
     """[mailbox]: the IMAP mailbox complaints arrive in."""
 
@@ -132,6 +161,8 @@ class MailboxConfig:
     timeout: float = 60.0
     poll_interval: float = 30.0
     sent_folder: str | None = None
+    auth: AuthMethod = "password"  # with "xoauth2", password is Secret("") and oauth is set
+    oauth: OAuthConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +178,8 @@ class SmtpConfig:
     from_name: str = "Klachtendienst"
     ca_file: Path | None = None
     timeout: float = 30.0
+    auth: AuthMethod = "password"  # with "xoauth2", password is None and oauth is set
+    oauth: OAuthConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +326,56 @@ def _password_keys(login: str, credential: str, env_name: str) -> dict[str, _Key
     }
 
 
+def _oauth_keys() -> dict[str, _Key]:
+    return {
+        "auth": _Key(
+            'how to log in: "password" (username and password) or "xoauth2" (an OAuth2 access '
+            "token, as Microsoft 365 requires)",
+            'auth = "xoauth2"',
+        ),
+        "oauth_provider": _Key(
+            'where the access token comes from with auth = "xoauth2": "microsoft" (an Azure '
+            'app registration) or "command" (a program that prints the token)',
+            'oauth_provider = "microsoft"',
+        ),
+        "oauth_tenant": _Key(
+            "the Microsoft 365 tenant: the Directory (tenant) ID or the tenant's domain",
+            'oauth_tenant = "gemeente.onmicrosoft.com"',
+        ),
+        "oauth_client_id": _Key(
+            "the Application (client) ID of the Azure app registration, a GUID",
+            'oauth_client_id = "0b5c6e2a-3f41-4d7e-9a8b-1c2d3e4f5a6b"',
+        ),
+        "oauth_client_secret": _Key(
+            "the Azure app's client secret (its Value) itself (prefer oauth_client_secret_file "
+            "or oauth_client_secret_env)",
+            'oauth_client_secret = "..."',
+            secret=True,
+        ),
+        "oauth_client_secret_file": _Key(
+            "the path of a file that holds only the Azure app's client secret",
+            f'oauth_client_secret_file = "/etc/mailbot/{OAUTH_CREDENTIAL}"',
+        ),
+        "oauth_client_secret_env": _Key(
+            "the name of an environment variable that holds the Azure app's client secret",
+            'oauth_client_secret_env = "MAILBOT_OAUTH_CLIENT_SECRET"',
+        ),
+        "oauth_scope": _Key(
+            "the OAuth2 scope of the client-credentials flow, ending in /.default",
+            f'oauth_scope = "{DEFAULT_OAUTH_SCOPE}"',
+        ),
+        "oauth_secret_expires": _Key(
+            'the day the Azure client secret expires, "YYYY-MM-DD" (mailbot warns 30 days before)',
+            'oauth_secret_expires = "2027-11-30"',
+        ),
+        "oauth_token_command": _Key(
+            "a list of a program and its arguments, run without a shell, that prints an access "
+            "token",
+            'oauth_token_command = ["/usr/local/bin/get-token", "--account", "klachten"]',
+        ),
+    }
+
+
 _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
     "mailbox": {
         "host": _Key("the IMAP server's host name", 'host = "imap.example.be"'),
@@ -307,6 +390,7 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
         ),
         "username": _Key("the mailbox login name", 'username = "klachten@gemeente.example"'),
         **_password_keys("mailbox", MAILBOX_CREDENTIAL, "MAILBOT_MAILBOX_PASSWORD"),
+        **_oauth_keys(),
         "folder": _Key("the IMAP folder new complaints arrive in", 'folder = "INBOX"'),
         "processed_folder": _Key(
             "the IMAP folder handled mail is moved to", 'processed_folder = "Verwerkt"'
@@ -346,6 +430,7 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
             'username = "klachten@gemeente.example"',
         ),
         **_password_keys("SMTP", SMTP_CREDENTIAL, "MAILBOT_SMTP_PASSWORD"),
+        **_oauth_keys(),
         "from_address": _Key(
             "the e-mail address receipts are sent from",
             'from_address = "klachten@gemeente.example"',
@@ -496,6 +581,54 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
 }
 
 _PASSWORD_SOURCES: Final = ("password", "password_file", "password_env")
+_CLIENT_SECRET_SOURCES: Final = (
+    "oauth_client_secret",
+    "oauth_client_secret_file",
+    "oauth_client_secret_env",
+)
+_INLINE_SECRETS: Final = ("password", "oauth_client_secret")
+_FILE_SECRETS: Final = ("password_file", "oauth_client_secret_file")
+_MICROSOFT_KEYS: Final = (
+    "oauth_tenant",
+    "oauth_client_id",
+    *_CLIENT_SECRET_SOURCES,
+    "oauth_scope",
+    "oauth_secret_expires",
+)
+_COMMAND_KEYS: Final = ("oauth_token_command",)
+_OAUTH_KEYS: Final = ("oauth_provider", *_MICROSOFT_KEYS, *_COMMAND_KEYS)
+_AUTH: Final[dict[str, AuthMethod]] = {"password": "password", "xoauth2": "xoauth2"}
+_AUTH_ALIASES: Final = {
+    "oauth": "xoauth2",
+    "oauth2": "xoauth2",
+    "xoauth": "xoauth2",
+    "oauthbearer": "xoauth2",
+    "modern": "xoauth2",
+    "basic": "password",
+    "plain": "password",
+    "login": "password",
+}
+_OAUTH_PROVIDERS: Final = {"microsoft": "microsoft", "command": "command"}
+_OAUTH_PROVIDER_ALIASES: Final = {
+    "azure": "microsoft",
+    "entra": "microsoft",
+    "m365": "microsoft",
+    "microsoft365": "microsoft",
+    "office365": "microsoft",
+    "o365": "microsoft",
+    "msal": "microsoft",
+    "exchange": "microsoft",
+    "cmd": "command",
+    "program": "command",
+    "script": "command",
+    "exec": "command",
+}
+_TENANT_ALIASES: Final = frozenset({"common", "organizations", "consumers"})
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DOMAIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _SECURITY: Final[dict[str, Security]] = {"tls": "tls", "starttls": "starttls", "plain": "plain"}
 _SECURITY_ALIASES: Final = {
@@ -693,7 +826,14 @@ class _Loader:
         port = t.optional_integer("port", 1, 65535)
         security = t.choice("security", "tls", _SECURITY, _SECURITY_ALIASES)
         username = t.text("username")
-        password = t.secret(MAILBOX_CREDENTIAL, required=True)
+        auth = t.auth()
+        oauth: OAuthConfig | None = None
+        password: Secret | None = None
+        if auth == "xoauth2":
+            oauth = t.oauth()
+        elif auth == "password":
+            t.no_oauth()
+            password = t.secret(MAILBOX_CREDENTIAL, required=True)
         folder = t.text("folder", "INBOX")
         processed = t.text("processed_folder", "Verwerkt")
         quarantine = t.text("quarantine_folder", "Quarantaine")
@@ -714,6 +854,8 @@ class _Loader:
             timeout=t.number("timeout", 60.0),
             poll_interval=t.number("poll_interval", 30.0),
             sent_folder=t.optional_text("sent_folder"),
+            auth=auth or "password",
+            oauth=oauth,
         )
 
     def _smtp(self, t: _Table) -> SmtpConfig:
@@ -721,12 +863,21 @@ class _Loader:
         port = t.optional_integer("port", 1, 65535)
         security = t.choice("security", "starttls", _SECURITY, _SECURITY_ALIASES)
         username = t.optional_text("username")
-        password = t.secret(SMTP_CREDENTIAL, required=username is not None)
-        if username is None and "username" not in t.failed:
-            given = [key for key in _PASSWORD_SOURCES if key in t.data]
-            if given:
-                t.missing("username", f"{given[0]} is given, so a login name is needed")
-            password = None
+        auth = t.auth()
+        oauth: OAuthConfig | None = None
+        password: Secret | None = None
+        if auth == "xoauth2":
+            if username is None and "username" not in t.failed:
+                t.missing("username", 'auth = "xoauth2" logs in as this user')
+            oauth = t.oauth()
+        elif auth == "password":
+            t.no_oauth()
+            password = t.secret(SMTP_CREDENTIAL, required=username is not None)
+            if username is None and "username" not in t.failed:
+                given = [key for key in _PASSWORD_SOURCES if key in t.data]
+                if given:
+                    t.missing("username", f"{given[0]} is given, so a login name is needed")
+                password = None
         from_address = t.address("from_address", what="only the address")
         from_name = t.text("from_name", "Klachtendienst", allow_empty=True)
         if _has_control(from_name):
@@ -741,6 +892,8 @@ class _Loader:
             from_name=from_name,
             ca_file=t.ca_file("ca_file"),
             timeout=t.number("timeout", 30.0),
+            auth=auth or "password",
+            oauth=oauth,
         )
 
     def _database(self, t: _Table) -> DatabaseConfig:
@@ -1162,16 +1315,196 @@ class _Table:
             self.report("password", message)
         return None
 
+    def client_secret(self) -> Secret | None:
+        """The Azure client secret from exactly one source, or from the systemd credential."""
+        given = [key for key in _CLIENT_SECRET_SOURCES if key in self.data]
+        found: list[Secret] = []
+        for key in given:
+            value = self._secret_from(key)
+            if value is not None:
+                found.append(value)
+        if len(given) > 1:
+            self.report(
+                given[-1],
+                "give only one of oauth_client_secret, oauth_client_secret_file and "
+                f"oauth_client_secret_env, not {' and '.join(given)} together",
+            )
+            return None
+        if given:
+            return found[0] if found else None
+        directory = self.loader.env.get(ENV_CREDENTIALS, "")
+        if directory:
+            path = Path(directory) / OAUTH_CREDENTIAL
+            if path.exists():
+                return self._read_secret_file(
+                    "oauth_client_secret", path, f"systemd credential {path}"
+                )
+        message = (
+            'missing (oauth_provider = "microsoft" needs the Azure app\'s client secret); '
+            "expected oauth_client_secret_file, oauth_client_secret_env or (discouraged) "
+            f"oauth_client_secret, or a systemd credential named {OAUTH_CREDENTIAL} "
+            f"(LoadCredential=), e.g. {self.keys['oauth_client_secret_file'].example} "
+            f"or {self.keys['oauth_client_secret_env'].example}"
+        )
+        if directory:
+            message += f"; ${ENV_CREDENTIALS} ({directory}) holds no {OAUTH_CREDENTIAL}"
+        self.report("oauth_client_secret", message)
+        return None
+
+    # -- OAuth2 (auth = "xoauth2") -----------------------------------------------------------
+
+    def auth(self) -> AuthMethod | None:
+        """auth, "password" by default; None when the value is wrong (already reported)."""
+        method = self.choice("auth", "password", _AUTH, _AUTH_ALIASES)
+        return None if "auth" in self.failed else method
+
+    def no_oauth(self) -> None:
+        """auth = "password": every oauth_* key is a mistake."""
+        for key in _OAUTH_KEYS:
+            if key in self.data:
+                self.report(key, 'only used with auth = "xoauth2"; add that, or remove the key')
+
+    def oauth(self) -> OAuthConfig | None:
+        """auth = "xoauth2": the oauth_* keys; password keys are a mistake then."""
+        for key in _PASSWORD_SOURCES:
+            if key in self.data:
+                self.report(
+                    key,
+                    'not used with auth = "xoauth2" (the access token replaces the password); '
+                    "remove it",
+                )
+        if "oauth_provider" not in self.data:
+            self.missing("oauth_provider", 'auth = "xoauth2" needs it')
+            return None
+        provider = self.choice(
+            "oauth_provider", "microsoft", _OAUTH_PROVIDERS, _OAUTH_PROVIDER_ALIASES
+        )
+        if "oauth_provider" in self.failed:
+            return None
+        other, keys = (
+            ("command", _COMMAND_KEYS)
+            if provider == "microsoft"
+            else ("microsoft", _MICROSOFT_KEYS)
+        )
+        for key in keys:
+            if key in self.data:
+                self.report(key, f'only used with oauth_provider = "{other}"; remove it')
+        if provider == "command":
+            return self._token_command()
+        return self._microsoft()
+
+    def _microsoft(self) -> MicrosoftOAuthConfig | None:
+        reason = 'oauth_provider = "microsoft" needs it'
+        tenant = self.optional_text("oauth_tenant")
+        if tenant is None:
+            if "oauth_tenant" not in self.failed:
+                self.missing("oauth_tenant", reason)
+        elif "/" in tenant or ":" in tenant:
+            self.invalid("oauth_tenant", f"{tenant!r} is a URL; give only the tenant ID or domain")
+        elif tenant.lower() in _TENANT_ALIASES:
+            self.invalid(
+                "oauth_tenant",
+                f"{tenant!r} is not one tenant; an app without a user signing in needs your "
+                "own tenant",
+            )
+        elif not (_GUID.fullmatch(tenant) or _DOMAIN.fullmatch(tenant)):
+            self.invalid("oauth_tenant", f"{tenant!r} is neither a GUID nor a domain name")
+        client_id = self.optional_text("oauth_client_id")
+        if client_id is None:
+            if "oauth_client_id" not in self.failed:
+                self.missing("oauth_client_id", reason)
+        elif not _GUID.fullmatch(client_id.strip()):
+            # Not echoed: a client secret pasted here by mistake must not reach the log.
+            self.invalid(
+                "oauth_client_id",
+                "is not a GUID (not the Secret ID or the secret's Value, but the Application "
+                "(client) ID on the app registration's Overview page)",
+            )
+        secret = self.client_secret()
+        scope = self.text("oauth_scope", DEFAULT_OAUTH_SCOPE)
+        if "oauth_scope" not in self.failed and (
+            not scope.strip().endswith("/.default") or any(c.isspace() for c in scope.strip())
+        ):
+            self.invalid(
+                "oauth_scope",
+                f"{scope!r} does not end in /.default, which the client-credentials flow needs",
+            )
+        expires = self.optional_date("oauth_secret_expires")
+        if tenant is None or client_id is None or secret is None:
+            return None
+        return MicrosoftOAuthConfig(
+            tenant=tenant.strip(),
+            client_id=client_id.strip().lower(),
+            client_secret=secret,
+            scope=scope.strip(),
+            secret_expires=expires,
+        )
+
+    def _token_command(self) -> CommandOAuthConfig | None:
+        key = "oauth_token_command"
+        if key not in self.data:
+            self.missing(key, 'oauth_provider = "command" needs it')
+            return None
+        if isinstance(self.data[key], str):
+            # Not echoed: a command line may carry a secret argument.
+            self.invalid(
+                key,
+                "is one string; mailbot runs the program without a shell, so write the program "
+                "and each argument as a separate string in a list",
+            )
+            return None
+        argv = self.string_list(key)
+        if key in self.failed:
+            return None
+        if not argv or not argv[0].strip():
+            self.invalid(key, "is empty" if not argv else "the program (the first item) is empty")
+            return None
+        program = argv[0]
+        if "/" in program:
+            path = self.loader.base / program
+            if not path.is_file():
+                self.invalid(
+                    key, f"{path} {'is not a file' if path.exists() else 'does not exist'}"
+                )
+                return None
+            if not os.access(path, os.X_OK):
+                self.invalid(key, f"{path} is not executable (chmod +x)")
+                return None
+            found = str(path)
+        else:
+            which = shutil.which(program, path=self.loader.env.get("PATH", os.defpath))
+            if which is None:
+                self.invalid(key, f"{program!r} is not found in $PATH; give its full path")
+                return None
+            found = which
+        return CommandOAuthConfig(command=(found, *argv[1:]))
+
+    def optional_date(self, key: str) -> date | None:
+        """A day, as a TOML date (2027-11-30) or a string ("2027-11-30")."""
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and _DAY.fullmatch(value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                self.invalid(key, f"{value!r} is not a day of the calendar")
+                return None
+        self.invalid(key, _got(value, secret=False))
+        return None
+
     def _secret_from(self, key: str) -> Secret | None:
         value = self._string(key)
         if value is None:
             return None
-        if key == "password":
+        if key in _INLINE_SECRETS:
             if not value:
                 self.invalid(key, "is empty")
                 return None
             return Secret(value)
-        if key == "password_file":
+        if key in _FILE_SECRETS:
             if not value.strip():
                 self.invalid(key, "is empty")
                 return None

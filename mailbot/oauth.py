@@ -29,7 +29,13 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
-from mailbot.config import CommandOAuthConfig, MailboxConfig, MicrosoftOAuthConfig, SmtpConfig
+from mailbot.config import (
+    DEFAULT_OAUTH_SCOPE,
+    CommandOAuthConfig,
+    MailboxConfig,
+    MicrosoftOAuthConfig,
+    SmtpConfig,
+)
 from mailbot.domain.errors import PermanentError, TransientError
 from mailbot.domain.ports import Clock, system_clock
 
@@ -38,6 +44,7 @@ __all__ = [
     "REFRESH_MARGIN",
     "CommandProvider",
     "MsalProvider",
+    "Service",
     "TokenProvider",
     "msal_error",
     "provider_from_config",
@@ -47,7 +54,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCOPE: Final = "https://outlook.office365.com/.default"
+DEFAULT_SCOPE: Final = DEFAULT_OAUTH_SCOPE
 AUTHORITY_HOST: Final = "https://login.microsoftonline.com"
 #: a cached token is replaced this long before it expires (or halfway, for short ones)
 REFRESH_MARGIN: Final = timedelta(minutes=5)
@@ -56,7 +63,7 @@ UNKNOWN_LIFETIME_REUSE: Final = timedelta(minutes=5)
 #: warn this many days before the Azure client secret expires
 SECRET_WARN_DAYS: Final = 30
 
-Protocol_ = Literal["imap", "smtp"]
+Service = Literal["imap", "smtp"]
 
 # RFC 6750 b64token: what a bearer token may consist of.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -77,7 +84,7 @@ class TokenProvider(Protocol):
     def invalidate(self) -> None:
         """Forget the cached token (the server refused it): the next token() fetches anew."""
 
-    def refused_hint(self, protocol: Protocol_, user: str) -> str:
+    def refused_hint(self, protocol: Service, user: str) -> str:
         """What to check when the IMAP or SMTP server refuses a token from this provider."""
 
 
@@ -215,7 +222,7 @@ class MsalProvider(_CachingProvider):
         prefix = f"{self.label} " if self.label else ""
         return f"{prefix}OAuth2: Azure app {self.client_id} in tenant {self.tenant}"
 
-    def refused_hint(self, protocol: Protocol_, user: str) -> str:
+    def refused_hint(self, protocol: Service, user: str) -> str:
         permission = "IMAP.AccessAsApp" if protocol == "imap" else "SMTP.SendAsApp"
         hint = (
             f"check that the Azure app {self.client_id} has the application permission "
@@ -397,7 +404,7 @@ class CommandProvider(_CachingProvider):
         prefix = f"{self.label} " if self.label else ""
         return f"{prefix}oauth_token_command {self.argv[0]}"
 
-    def refused_hint(self, protocol: Protocol_, user: str) -> str:
+    def refused_hint(self, protocol: Service, user: str) -> str:
         return (
             f"check that {self.argv[0]} prints a current access token for {user} that this "
             f"{protocol.upper()} server accepts (the right account, scope and audience)"

@@ -11,6 +11,9 @@ not be able to take the daemon down.
 :func:`start_watchdog` pings ``WATCHDOG=1`` only while every registered loop has reported
 within its allowed time. A loop that hangs or keeps failing thus stops the pings, and
 systemd restarts the service after ``WatchdogSec=`` (the unit's ``Restart=on-failure``).
+
+:class:`JournalFormatter` and :func:`stderr_is_journal` give log lines on stderr their
+syslog priority in the journal, so that ``journalctl -p warning`` finds mailbot's warnings.
 """
 
 from __future__ import annotations
@@ -18,13 +21,22 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["STATUS_MAX_CHARS", "Health", "Notifier", "start_watchdog"]
+__all__ = [
+    "STATUS_MAX_CHARS",
+    "Health",
+    "JournalFormatter",
+    "Notifier",
+    "start_watchdog",
+    "stderr_is_journal",
+    "syslog_priority",
+]
 
 log = logging.getLogger(__name__)
 
@@ -302,3 +314,48 @@ def start_watchdog(
     thread.start()
     log.info("systemd: watchdog pings every %.1fs while all loops are healthy", interval)
     return thread
+
+
+# -- logging to the journal ----------------------------------------------------------------
+
+
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority of a logging level: 2 crit, 3 err, 4 warning, 6 info, 7 debug."""
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    if levelno >= logging.INFO:
+        return 6
+    return 7
+
+
+class JournalFormatter(logging.Formatter):
+    """Puts ``<N>`` (sd-daemon(3)) before every line of a record, N its syslog priority.
+
+    journald reads the prefix on a service's stdout/stderr (SyslogLevelPrefix=yes, the
+    default) and stores the line with that priority instead of "info": then
+    ``journalctl -u mailbot -p warning`` shows warnings and errors, tracebacks included
+    (every line of one is prefixed, since the journal stores each line as an entry).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in super().format(record).split("\n"))
+
+
+def stderr_is_journal(environ: Mapping[str, str] | None = None, fd: int | None = None) -> bool:
+    """True when stderr is the journal's stream: $JOURNAL_STREAM ("device:inode", set by
+    systemd) names the file on ``fd`` (default: stderr). A child whose stderr was
+    redirected elsewhere inherits the variable, hence the comparison."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    device, sep, inode = env.get("JOURNAL_STREAM", "").partition(":")
+    if not sep:
+        return False
+    try:
+        stat = os.fstat(sys.stderr.fileno() if fd is None else fd)
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (AttributeError, OSError, ValueError):  # no usable stderr, or garbage
+        return False

@@ -9,11 +9,24 @@ import pytest
 from servers import (
     DovecotServer,
     Mailbox,
+    OAuthDovecotServer,
     PostgresUnavailable,
     ServerStartError,
     SmtpSink,
+    TokenEndpoint,
     fresh_pg_database,
 )
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    """Every App a test made with support.new_app gives its connections back."""
+    yield
+    from support import OPEN_APPS
+
+    while OPEN_APPS:
+        OPEN_APPS.pop().close()
+
 
 SMTP_AUTH_USER = "mailbot"
 SMTP_AUTH_PASSWORD = "smtp-geheim"
@@ -120,3 +133,58 @@ def db_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+# OAuth2 (XOAUTH2): a token-check endpoint, a Dovecot and an SMTP sink that ask it.
+
+
+@pytest.fixture(scope="session")
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    """A token introspection endpoint on 127.0.0.1; .issue(user) makes a valid token."""
+    endpoint = TokenEndpoint()
+    endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()  # re-raises errors from its threads
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth(token_endpoint: TokenEndpoint) -> Iterator[OAuthDovecotServer]:
+    """A private Dovecot (plain IMAP) that takes passwords and, with AUTHENTICATE XOAUTH2 or
+    OAUTHBEARER, the tokens token_endpoint knows for that user."""
+    server = OAuthDovecotServer(token_endpoint)
+    try:
+        error = None
+        try:
+            server.start()
+        except ServerStartError as exc:
+            error = str(exc)
+        if error is not None:
+            _fail(error)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mailbox_oauth(dovecot_oauth: OAuthDovecotServer) -> Mailbox:
+    """A new, empty IMAP account on dovecot_oauth (password NEW_USER_PASSWORD works too)."""
+    return dovecot_oauth.new_mailbox()
+
+
+@pytest.fixture
+def smtp_server_oauth(token_endpoint: TokenEndpoint) -> Iterator[SmtpSink]:
+    """Like smtp_server, but MAIL FROM needs AUTH XOAUTH2 with a token of token_endpoint."""
+    sink = SmtpSink(oauth=token_endpoint)
+    error = None
+    try:
+        sink.start()
+    except ServerStartError as exc:
+        error = str(exc)
+    if error is not None:
+        _fail(error)
+    try:
+        yield sink
+    finally:
+        sink.stop()  # re-raises errors from the server thread

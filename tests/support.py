@@ -9,6 +9,10 @@ from typing import Any
 
 from servers import Mailbox, SmtpSink
 
+from mailbot.config import load_config
+from mailbot.daemon import App
+from mailbot.domain.ports import Clock, system_clock
+
 COORDINATOR = "coordinator@gemeente.example"
 FROM_ADDRESS = "klachten@gemeente.example"
 
@@ -55,6 +59,17 @@ def write_config(
     path = directory / "config.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+OPEN_APPS: list[App] = []  # closed after each test by conftest.py
+
+
+def new_app(config: Path, clock: Clock = system_clock) -> App:
+    """An App on this test's servers, schema upgraded; conftest closes it afterwards."""
+    app = App(load_config(config), clock)
+    OPEN_APPS.append(app)
+    app.upgrade_schema()
+    return app
 
 
 def _toml(value: Any) -> str:

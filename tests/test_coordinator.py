@@ -5,7 +5,6 @@ real Dovecot and SMTP server."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -15,10 +14,9 @@ from pathlib import Path
 import pytest
 from servers import Mailbox, SmtpSink
 from sqlalchemy import select
-from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
+from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 from test_intake import ARRIVED, by_recipient, complaint
 
-from mailbot.config import load_config
 from mailbot.daemon import App
 from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import CaseRow, MessageRow
@@ -29,15 +27,6 @@ SERVICE = "omgeving@gemeente.example"
 COLLEAGUE = "collega@gemeente.example"
 CITIZEN = "an.peeters@burger.example"
 VERIFIED = f"{MX}; dkim=pass header.d=gemeente.example; dmarc=pass header.from=gemeente.example"
-
-_APPS: list[App] = []
-
-
-@pytest.fixture(autouse=True)
-def _close() -> Iterator[None]:
-    yield
-    while _APPS:
-        _APPS.pop().close()
 
 
 def staff_mail(
@@ -77,11 +66,7 @@ def make(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra:
     }
     for key, values in extra.items():
         sections.setdefault(key, {}).update(values)
-    config = write_config(tmp_path, mailbox, smtp, db_url, **sections)
-    app = App(load_config(config))
-    _APPS.append(app)
-    app.upgrade_schema()
-    return app
+    return new_app(write_config(tmp_path, mailbox, smtp, db_url, **sections))
 
 
 def case(app: App, reference: str = "KL-2026-0001") -> CaseRow:

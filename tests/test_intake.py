@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
 from pathlib import Path
 
-import pytest
 from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
+from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 
-from mailbot.config import load_config
 from mailbot.daemon import App
 
 ARRIVED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10:15 in Brussels
@@ -54,21 +51,8 @@ def complaint(
     return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels and as IMAP stores it
 
 
-_APPS: list[App] = []
-
-
 def make_app(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **kw: dict) -> App:
-    app = App(load_config(write_config(tmp_path, mailbox, smtp, db_url, **kw)))
-    _APPS.append(app)
-    app.upgrade_schema()
-    return app
-
-
-@pytest.fixture(autouse=True)
-def _close_apps() -> Iterator[None]:
-    yield
-    while _APPS:
-        _APPS.pop().close()
+    return new_app(write_config(tmp_path, mailbox, smtp, db_url, **kw))
 
 
 def by_recipient(smtp: SmtpSink, address: str) -> list:

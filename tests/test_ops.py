@@ -40,13 +40,14 @@ def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float, what: str, *logs: Path) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    shown = "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}" for log in logs)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{shown}")
 
 
 def receipts(smtp: SmtpSink) -> list:
@@ -122,19 +123,21 @@ def test_two_instances_one_active_and_the_other_takes_over(
     )
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     with daemon(config, log_a) as first:
-        wait_until(lambda: "is now the active one" in log_a.read_text(), 30, "A active")
+        wait_until(lambda: "is now the active one" in log_a.read_text(), 30, "A active", log_a)
         with daemon(config, log_b) as second:
-            wait_until(lambda: "standing by" in log_b.read_text(), 30, "B standing by")
+            wait_until(
+                lambda: "standing by" in log_b.read_text(), 30, "B standing by", log_a, log_b
+            )
             for n in range(5):
                 mailbox.append("INBOX", complaint(f"B{n}", f"a{n}@burger.example", f"K{n}"))
-            wait_until(lambda: len(receipts(smtp_server)) == 5, 30, "five receipts")
+            wait_until(lambda: len(receipts(smtp_server)) == 5, 30, "five receipts", log_a, log_b)
             assert "intake: pass done" not in log_b.read_text()  # B did nothing
 
             os.kill(first.pid, signal.SIGKILL)  # the active one dies without a word
             first.wait(timeout=10)
             for n in range(5, 10):
                 mailbox.append("INBOX", complaint(f"B{n}", f"a{n}@burger.example", f"K{n}"))
-            wait_until(lambda: len(receipts(smtp_server)) == 10, 60, "B takes over")
+            wait_until(lambda: len(receipts(smtp_server)) == 10, 60, "B takes over", log_a, log_b)
             assert "is now the active one" in log_b.read_text()
             assert second.poll() is None
     per_address = Counter(m.rcpt_tos[0] for m in receipts(smtp_server))

@@ -6,18 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from servers import Mailbox, SmtpSink
 from sqlalchemy import update
-from support import COORDINATOR, write_config
+from support import COORDINATOR, new_app, write_config
 from test_intake import by_recipient, complaint
 
-from mailbot.config import load_config
 from mailbot.daemon import App
 from mailbot.persistence.tables import CaseRow
 
@@ -39,16 +36,6 @@ class Clock:
         self.now = datetime(day.year, day.month, day.day, hh, mm, tzinfo=BRUSSELS).astimezone(UTC)
 
 
-_APPS: list[App] = []
-
-
-@pytest.fixture(autouse=True)
-def _close() -> Iterator[None]:
-    yield
-    while _APPS:
-        _APPS.pop().close()
-
-
 def setup(
     tmp_path: Path,
     mailbox: Mailbox,
@@ -63,13 +50,10 @@ def setup(
         mailbox.append("INBOX", complaint("Burger", address, f"Klacht van {address}"), when=when)
     reminders: dict[str, object] = {"enabled": True, "mode": mode, "escalation": ESCALATION}
     reminders.update(extra.pop("reminders", {}))
-    config = load_config(
-        write_config(tmp_path, mailbox, smtp, db_url, reminders=reminders, **extra)
-    )
     clock = Clock(max(w for _a, w in arrivals) + timedelta(minutes=1))
-    app = App(config, clock)
-    _APPS.append(app)
-    app.upgrade_schema()
+    app = new_app(
+        write_config(tmp_path, mailbox, smtp, db_url, reminders=reminders, **extra), clock
+    )
     app.run_once()
     return app, clock
 

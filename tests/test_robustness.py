@@ -14,7 +14,7 @@ from pathlib import Path
 
 from servers import Mailbox, SmtpSink
 from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
-from test_intake import ARRIVED, _close_apps, by_recipient, complaint, make_app  # noqa: F401
+from test_intake import ARRIVED, by_recipient, complaint, make_app
 
 GARBAGE = [
     b"\xff\xfe\xfd\x80 this is not a mail at all \x81\r\n",

@@ -14,13 +14,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from mailbot.domain.errors import MailboxLoginError, MailboxUnavailableError, PermanentError
+from mailbot.domain.errors import (
+    MailbotError,
+    MailboxLoginError,
+    MailboxUnavailableError,
+    PermanentError,
+    TransientError,
+)
 from mailbot.domain.model import MailboxMessage
+
+if TYPE_CHECKING:
+    from mailbot.oauth import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,8 @@ class ImapSettings:
     password: str
     timeout: float
     ca_file: Path | None = None
+    # Log in with SASL XOAUTH2 and this provider's access tokens; None: LOGIN with password.
+    token_provider: TokenProvider | None = None
 
 
 def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -70,6 +81,8 @@ class ImapMailbox:
 
     def connect(self) -> None:
         s = self._settings
+        # The token first: a provider that fails leaves no connection behind.
+        token = self._oauth_token() if s.token_provider is not None else None
         try:
             client = imapclient.IMAPClient(
                 s.host,
@@ -90,13 +103,21 @@ class ImapMailbox:
         try:
             if s.security == "starttls":
                 client.starttls(_tls_context(s.ca_file))
-            client.login(s.username, s.password)
+            if token is not None:
+                self._oauth2_login(client, token)
+            else:
+                client.login(s.username, s.password)
         except LoginError as exc:
+            refused = self._oauth_refused(client, exc) if token is not None else None
             _safe_logout(client)
             raise MailboxLoginError(
-                f"IMAP {s.host}:{s.port}: login refused for user {s.username!r}: check "
+                refused
+                or f"IMAP {s.host}:{s.port}: login refused for user {s.username!r}: check "
                 "[mailbox] username and password"
             ) from exc
+        except MailbotError:  # a second token could not be had (_oauth2_login)
+            _safe_logout(client)
+            raise
         except ssl.SSLCertVerificationError as exc:
             _safe_logout(client)
             raise PermanentError(
@@ -106,7 +127,60 @@ class ImapMailbox:
             _safe_logout(client)
             raise MailboxUnavailableError(f"IMAP {s.host}:{s.port}: {exc}") from exc
         self._client = client
-        log.debug("imap: logged in to %s:%s as %s", s.host, s.port, s.username)
+        log.debug(
+            "imap: logged in to %s:%s as %s%s",
+            s.host,
+            s.port,
+            s.username,
+            " (XOAUTH2)" if token is not None else "",
+        )
+
+    # -- OAuth2 ------------------------------------------------------------------------------
+
+    def _oauth_token(self) -> str:
+        s = self._settings
+        assert s.token_provider is not None
+        try:
+            return s.token_provider.token()
+        except PermanentError as exc:
+            raise MailboxLoginError(
+                f"IMAP {s.host}:{s.port}: no OAuth2 access token for {s.username!r}: {exc}"
+            ) from exc
+        except TransientError as exc:
+            raise MailboxUnavailableError(
+                f"IMAP {s.host}:{s.port}: no OAuth2 access token for {s.username!r} for now: {exc}"
+            ) from exc
+
+    def _oauth2_login(self, client: Any, token: str) -> None:
+        """AUTHENTICATE XOAUTH2; once more with a new token when a cached one is refused."""
+        s = self._settings
+        assert s.token_provider is not None
+        try:
+            client.oauth2_login(s.username, token)
+        except LoginError:
+            s.token_provider.invalidate()  # revoked or expired early: fetch a new one
+            fresh = self._oauth_token()
+            if fresh == token:
+                raise
+            client.oauth2_login(s.username, fresh)
+
+    def _oauth_refused(self, client: Any, exc: LoginError) -> str:
+        s = self._settings
+        assert s.token_provider is not None
+        s.token_provider.invalidate()
+        try:
+            offered = client.has_capability("AUTH=XOAUTH2")
+        except (OSError, IMAPClientError):
+            offered = True
+        if not offered:
+            return (
+                f"IMAP {s.host}:{s.port}: the server does not offer AUTH=XOAUTH2; "
+                '[mailbox] auth = "xoauth2" needs a server that takes OAuth2 access tokens'
+            )
+        return (
+            f"IMAP {s.host}:{s.port}: the OAuth2 access token was refused for user "
+            f"{s.username!r} ({exc}): {s.token_provider.refused_hint('imap', s.username)}"
+        )
 
     def close(self) -> None:
         if self._client is not None:

@@ -8,8 +8,18 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
-from mailbot.domain.errors import SendPermanentError, SendTemporaryError
+from mailbot.domain.errors import (
+    PermanentError,
+    SendPermanentError,
+    SendTemporaryError,
+    TransientError,
+)
+from mailbot.oauth import xoauth2_string
+
+if TYPE_CHECKING:
+    from mailbot.oauth import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +33,8 @@ class SmtpSettings:
     password: str | None
     timeout: float
     ca_file: Path | None = None
+    # AUTH XOAUTH2 as username with this provider's access tokens; None: password (if any).
+    token_provider: TokenProvider | None = None
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -39,6 +51,8 @@ class SmtpSender:
 
     def _connect(self) -> smtplib.SMTP:
         s = self._settings
+        # The token first: a provider that fails leaves no connection behind.
+        token = self._oauth_token() if s.token_provider is not None else None
         if s.security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
                 s.host, s.port, timeout=s.timeout, context=tls_context(s.ca_file)
@@ -47,9 +61,68 @@ class SmtpSender:
             client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             if s.security == "starttls":
                 client.starttls(context=tls_context(s.ca_file))
-        if s.username:
+        if token is not None:
+            done = False
+            try:
+                self._xoauth2(client, token)
+                done = True
+            finally:
+                if not done:
+                    _quit(client)
+        elif s.username:
             client.login(s.username, s.password or "")
         return client
+
+    # -- OAuth2 ------------------------------------------------------------------------------
+
+    def _oauth_token(self) -> str:
+        s = self._settings
+        assert s.token_provider is not None
+        try:
+            return s.token_provider.token()
+        except PermanentError as exc:
+            raise SendPermanentError(
+                f"SMTP {s.host}:{s.port}: no OAuth2 access token for {s.username!r}: {exc}"
+            ) from exc
+        except TransientError as exc:
+            raise SendTemporaryError(
+                f"SMTP {s.host}:{s.port}: no OAuth2 access token for {s.username!r} for now: {exc}"
+            ) from exc
+
+    def _xoauth2(self, client: smtplib.SMTP, token: str) -> None:
+        """AUTH XOAUTH2; once more with a new token when a cached one is refused."""
+        s = self._settings
+        provider = s.token_provider
+        assert provider is not None
+        user = s.username or ""
+        client.ehlo_or_helo_if_needed()
+        offered = client.esmtp_features.get("auth", "").upper().split()
+        if "XOAUTH2" not in offered:
+            raise SendPermanentError(
+                f"SMTP {s.host}:{s.port} does not offer AUTH XOAUTH2 (it offers "
+                f'{" ".join(offered) or "no AUTH at all"}); [smtp] auth = "xoauth2" needs a '
+                "server that takes OAuth2 access tokens"
+            )
+        try:
+            client.auth("XOAUTH2", _XOAuth2Responder(user, token), initial_response_ok=True)
+            return
+        except smtplib.SMTPAuthenticationError as exc:
+            refused = exc
+        if 400 <= refused.smtp_code < 500:
+            raise SendTemporaryError(f"SMTP AUTH XOAUTH2: {_reply_text(refused)}") from refused
+        provider.invalidate()  # revoked or expired early: try once with a new token
+        fresh = self._oauth_token()
+        if fresh != token:
+            try:
+                client.auth("XOAUTH2", _XOAuth2Responder(user, fresh), initial_response_ok=True)
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                refused = exc
+                provider.invalidate()
+        raise SendPermanentError(
+            f"SMTP {s.host}:{s.port}: the OAuth2 access token was refused for {user!r} "
+            f"({_reply_text(refused)}): {provider.refused_hint('smtp', user)}"
+        ) from refused
 
     def check(self) -> str:
         """Connect (and log in); return the server's greeting name."""
@@ -106,3 +179,31 @@ def _translate(exc: BaseException) -> SendTemporaryError | SendPermanentError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return SendPermanentError(f"TLS certificate not trusted: {exc.verify_message}")
     return SendTemporaryError(f"{type(exc).__name__}: {exc}")
+
+
+class _XOAuth2Responder:
+    """smtplib's authobject for AUTH XOAUTH2 (sent as the initial response)."""
+
+    def __init__(self, user: str, token: str) -> None:
+        self._user = user
+        self._token = token
+
+    @overload
+    def __call__(self, challenge: None = None, /) -> str | None: ...
+
+    @overload
+    def __call__(self, challenge: bytes, /) -> str: ...
+
+    def __call__(self, challenge: bytes | None = None, /) -> str | None:
+        # First the initial response. A 334 challenge after it carries the server's JSON
+        # error; the client answers it with an empty line, and the server then says 535.
+        return xoauth2_string(self._user, self._token) if challenge is None else ""
+
+
+def _reply_text(exc: smtplib.SMTPResponseException) -> str:
+    text = (
+        exc.smtp_error.decode("utf-8", "replace")
+        if isinstance(exc.smtp_error, bytes)
+        else str(exc.smtp_error)
+    )
+    return f"{exc.smtp_code} {text}"

@@ -19,7 +19,7 @@ from mailbot.domain.model import (
     MailboxMessage,
     MessageKind,
 )
-from mailbot.domain.reference import Reference, strip_reply_prefixes
+from mailbot.domain.reference import Reference, find_references, strip_reply_prefixes
 from mailbot.domain.workdays import shift_deadline
 from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import AttachmentRow, CaseRow, MessageRow
@@ -62,6 +62,16 @@ def case_line(case: CaseRow, day: date, moment: str | None = None) -> CaseLine:
         service=case.service,
         moment=moment,
     )
+
+
+def find_case(session: Session, mail: InboundMail, prefix: str) -> CaseRow | None:
+    """The case a mail belongs to: a known reference in its subject (after any Re:/Antw:
+    prefix), else a Message-ID of the case in its In-Reply-To or References."""
+    for ref in find_references(mail.subject, prefix):
+        case = repo.find_case_by_reference(session, str(ref))
+        if case is not None:
+            return case
+    return repo.find_case_by_message_ids(session, [*mail.in_reply_to, *reversed(mail.references)])
 
 
 def case_deadline(received_at: datetime, cases: CasesConfig) -> date:

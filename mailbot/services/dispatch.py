@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Config
 from mailbot.domain.errors import SendPermanentError, SendTemporaryError
-from mailbot.domain.model import Address, MessageKind
+from mailbot.domain.model import MessageKind
 from mailbot.domain.ports import Clock, MailSender
 from mailbot.persistence.tables import CaseRow, OutboxRow
 from mailbot.services.outbox import Outbox
@@ -123,15 +123,13 @@ class Dispatcher:
         if row.kind == MessageKind.NOTICE.value and row.key.startswith("failure:"):
             return  # a failure report that fails itself is only logged: no loop
         case = session.get(CaseRow, row.case_id) if row.case_id is not None else None
-        self.outbox.enqueue(
+        self.outbox.notify(
             session,
             key=f"failure:{row.id}",
-            kind=MessageKind.NOTICE,
             template="staff_send_failure",
-            to=[Address(self.config.staff.coordinator)],
+            to=self.config.staff.coordinator,
             now=self.clock(),
             case=case,
-            auto_submitted="auto-generated",
             reference=case.reference if case else None,
             what=row.kind,
             recipients=row.recipients,

@@ -37,12 +37,11 @@ from mailbot.domain.model import (
 )
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.quoting import first_lines, trim_quoted
-from mailbot.domain.reference import find_references
 from mailbot.domain.triage import hints
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
 from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import CaseRow, FolderStateRow, MailboxItemRow
-from mailbot.services.cases import open_case, store_message
+from mailbot.services.cases import find_case, open_case, store_message
 from mailbot.services.outbox import Outbox
 from mailbot.services.staffmail import StaffMail, follow_up_context
 
@@ -237,14 +236,12 @@ class IntakeService:
         self, session: Session, item: MailboxMessage, raw_sha: str, reason: str
     ) -> IntakeResult:
         result = self._record(session, item, raw_sha, None, Outcome.QUARANTINED, None, reason)
-        self.outbox.enqueue(
+        self.outbox.notify(
             session,
             key=f"quarantine:{item.folder}:{item.uidvalidity}:{item.uid}",
-            kind=MessageKind.NOTICE,
             template="staff_quarantine",
-            to=[Address(self.config.staff.coordinator)],
+            to=self.config.staff.coordinator,
             now=self.clock(),
-            auto_submitted="auto-generated",
             reason=reason,
             folder=result.destination or item.folder,
             arrived_at=item.arrived_at,
@@ -258,14 +255,7 @@ class IntakeService:
         return no_reply_reason(mail, self.policy) == "our own mail"
 
     def _find_case(self, session: Session, mail: InboundMail) -> CaseRow | None:
-        prefix = self.config.cases.reference_prefix
-        for ref in find_references(mail.subject, prefix):
-            case = repo.find_case_by_reference(session, str(ref))
-            if case is not None:
-                return case
-        return repo.find_case_by_message_ids(
-            session, [*mail.in_reply_to, *reversed(mail.references)]
-        )
+        return find_case(session, mail, self.config.cases.reference_prefix)
 
     def _bounce(
         self, session: Session, item: MailboxMessage, raw_sha: str, mail: InboundMail
@@ -284,15 +274,13 @@ class IntakeService:
                 "bounce of a mail that belongs to no case",
             )
         store_message(session, case, mail, MessageKind.BOUNCE, raw_sha, item)
-        self.outbox.enqueue(
+        self.outbox.notify(
             session,
             key=f"bounce:{mail.message_id}",
-            kind=MessageKind.NOTICE,
             template="staff_bounce",
-            to=[Address(self.config.staff.coordinator)],
+            to=self.config.staff.coordinator,
             now=self.clock(),
             case=case,
-            auto_submitted="auto-generated",
             reference=case.reference,
             citizen=_citizen(case),
             bounce_subject=mail.subject,
@@ -317,16 +305,14 @@ class IntakeService:
             # itself: the message is flagged and the coordinator decides (#heropen).
             message.flagged = bool(context["closed"])
             context["first_lines"] = first_lines(trim_quoted(mail.body_text), 12)
-            self.outbox.enqueue(
+            self.outbox.notify(
                 session,
                 key=f"followup:{mail.message_id}",
-                kind=MessageKind.NOTICE,
                 template="staff_follow_up",
-                to=[Address(self.config.staff.coordinator)],
+                to=self.config.staff.coordinator,
                 now=self.clock(),
                 case=case,
                 in_reply_to=mail.message_id,
-                auto_submitted="auto-generated",
                 context=context,
             )
         return self._record(session, item, raw_sha, mail, Outcome.FOLLOW_UP, case)
@@ -453,15 +439,13 @@ class IntakeService:
             self.config.triage,
             earlier_closed=self._earlier_closed(session, case),
         )
-        self.outbox.enqueue(
+        self.outbox.notify(
             session,
             key=f"notice:{case.reference}",
-            kind=MessageKind.NOTICE,
             template="staff_new_case",
-            to=[Address(self.config.staff.coordinator)],
+            to=self.config.staff.coordinator,
             now=now,
             case=case,
-            auto_submitted="auto-generated",
             reference=case.reference,
             citizen=_citizen(case),
             channel=case.channel,

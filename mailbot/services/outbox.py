@@ -86,3 +86,30 @@ class Outbox:
             )
         session.flush()
         return row
+
+    def notify(
+        self,
+        session: Session,
+        *,
+        key: str,
+        template: str,
+        to: str,
+        now: datetime,
+        case: CaseRow | None = None,
+        in_reply_to: str | None = None,
+        context: Mapping[str, object] | None = None,
+        **values: object,
+    ) -> OutboxRow | None:
+        """A notice for staff (new case, quarantine, bounce, follow-up, failure)."""
+        return self.enqueue(
+            session,
+            key=key,
+            kind=MessageKind.NOTICE,
+            template=template,
+            to=[Address(to)],
+            now=now,
+            case=case,
+            in_reply_to=in_reply_to,
+            auto_submitted="auto-generated",
+            context={**(context or {}), **values},
+        )

@@ -41,9 +41,8 @@ from mailbot.domain.ports import Clock
 from mailbot.domain.quoting import first_lines
 from mailbot.domain.reference import find_references
 from mailbot.domain.trust import verified_sender
-from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import CaseRow, MessageRow
-from mailbot.services.cases import case_line, open_case, store_message
+from mailbot.services.cases import case_line, find_case, open_case, store_message
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -77,13 +76,7 @@ class StaffMail:
         )
 
     def find_case(self, session: Session, mail: InboundMail) -> CaseRow | None:
-        for ref in find_references(mail.subject, self.config.cases.reference_prefix):
-            case = repo.find_case_by_reference(session, str(ref))
-            if case is not None:
-                return case
-        return repo.find_case_by_message_ids(
-            session, [*mail.in_reply_to, *reversed(mail.references)]
-        )
+        return find_case(session, mail, self.config.cases.reference_prefix)
 
     def is_to_citizen(self, mail: InboundMail, case: CaseRow) -> bool:
         recipients = {a.email.lower() for a in (*mail.to, *mail.cc)}
