@@ -245,7 +245,11 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_FAILURE
-            report = app.run_once()
+            try:
+                report = app.run_once()
+            except MailboxLoginError as exc:
+                app.warn_login_failed(exc)
+                raise
             intake = report.intake
             print(
                 f"intake: {intake.seen if intake else 0} messages "

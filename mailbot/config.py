@@ -200,6 +200,7 @@ class StaffConfig:
     members: tuple[str, ...] = ()
     authserv_ids: tuple[str, ...] = ()
     services: Mapping[str, str] = field(default_factory=dict)  # name -> team address
+    ops: str | None = None  # who runs the server: warned about logins and expiring secrets
 
     @property
     def addresses(self) -> frozenset[str]:
@@ -457,6 +458,11 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
         "members": _Key(
             "a list of more staff addresses that may send commands by mail",
             'members = ["collega@gemeente.example"]',
+        ),
+        "ops": _Key(
+            "the address of whoever runs mailbot's server, warned by mail when a login "
+            "fails or a secret is about to expire (besides the coordinator)",
+            'ops = "ict@gemeente.example"',
         ),
         "authserv_ids": _Key(
             "a list of host names of your own receiving mail servers, whose "
@@ -943,6 +949,7 @@ class _Loader:
             members=tuple(members),
             authserv_ids=tuple(a.lower() for a in t.string_list("authserv_ids")),
             services=team,
+            ops=t.address("ops", what="one address") if "ops" in t.data else None,
         )
 
     def _cases(self, t: _Table) -> CasesConfig:

@@ -168,6 +168,31 @@ class App:
                 row.at, row.detail, row.instance = self.clock(), detail, self.instance
         self.metrics.last_success.labels(loop).set(self.clock().timestamp())
 
+    def warn_login_failed(self, error: Exception) -> None:
+        """Tell the coordinator (and ops) by mail, at most once a day: without a login no
+        complaint is read and no citizen gets a receipt."""
+        now = self.clock()
+        staff = self.config.staff
+        try:
+            with self.sessions.begin() as session:
+                for address in dict.fromkeys(a for a in (staff.coordinator, staff.ops) if a):
+                    day = now.astimezone(self.config.cases.timezone).date().isoformat()
+                    self.outbox.notify(
+                        session,
+                        key=f"login-failed:{address}:{day}",
+                        template="staff_login_failed",
+                        to=address,
+                        now=now,
+                        since=now,
+                        mailbox=f"{self.config.mailbox.username} op {self.config.mailbox.host}",
+                        error=str(error),
+                        config=str(self.config.path),
+                    )
+        except SQLAlchemyError as exc:
+            log.warning("intake: could not queue the login warning: %s", exc)
+            return
+        self._dispatch_job()
+
     def intake_pass(self) -> PassStats:
         with self.mailbox() as mailbox:
             stats = self.intake.run_pass(mailbox, self.stop)
@@ -232,6 +257,7 @@ class App:
                         self._dispatch_job()
                 except MailboxLoginError as exc:
                     log.error("intake: %s", exc)
+                    self.warn_login_failed(exc)
                     wait = max(wait, 300.0)
                 except MailboxUnavailableError as exc:
                     wait = backoff.failed(exc)

@@ -185,3 +185,23 @@ def _scrape(port: int) -> str:
             return str(response.read().decode())
     except URLError:
         return ""
+
+
+def test_a_failed_login_warns_the_coordinator_and_ops_once_a_day(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(
+        tmp_path, mailbox, smtp_server, sqlite_url, staff={"ops": "ict@gemeente.example"}
+    )
+    config.write_text(
+        config.read_text().replace(f'password = "{mailbox.password}"', 'password = "verlopen"')
+    )
+    for _ in range(2):
+        run = mailbot("--config", config, "run", "--once")
+        assert run.returncode == 1 and "login refused" in run.stderr
+    warned = {m.rcpt_tos[0]: m for m in smtp_server.messages}
+    assert set(warned) == {COORDINATOR, "ict@gemeente.example"}  # once each, not twice
+    text = warned[COORDINATOR].message.get_body(("plain",)).get_content()
+    assert warned[COORDINATOR].subject == "mailbot kan de klachtenmailbox niet lezen"
+    assert "geen\r\nontvangstmelding" in text or "geen ontvangstmelding" in text
+    assert "verlopen" not in text
