@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,6 +27,7 @@ from mailbot.domain.model import Address, CaseState
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
 from mailbot.metrics import Metrics
+from mailbot.oauth import provider_from_config, secret_expiry_warning
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
@@ -55,6 +56,7 @@ def imap_settings(config: Config) -> ImapSettings:
         password=m.password.reveal(),
         timeout=m.timeout,
         ca_file=m.ca_file,
+        token_provider=provider_from_config(m),
     )
 
 
@@ -68,6 +70,7 @@ def smtp_settings(config: Config) -> SmtpSettings:
         password=s.password.reveal() if s.password is not None else None,
         timeout=s.timeout,
         ca_file=s.ca_file,
+        token_provider=provider_from_config(s),
     )
 
 
@@ -193,6 +196,37 @@ class App:
             return
         self._dispatch_job()
 
+    def warn_expiring_secrets(self) -> None:
+        """Mail the coordinator and ops when an Azure client secret is about to expire:
+        30, 14, 7, 3 and 1 days before, on the day, and daily once it has expired."""
+        now = self.clock()
+        today = now.astimezone(self.config.cases.timezone).date()
+        staff = self.config.staff
+        warned: set[date] = set()
+        for section in (self.config.mailbox, self.config.smtp):
+            expires = getattr(section.oauth, "secret_expires", None)
+            if expires is None or expires in warned:
+                continue
+            warned.add(expires)
+            days = (expires - today).days
+            warning = secret_expiry_warning(expires, today)
+            if warning is None or (days > 0 and days not in (30, 14, 7, 3, 1)):
+                continue
+            log.warning("oauth: %s", warning)
+            with self.sessions.begin() as session:
+                for address in dict.fromkeys(a for a in (staff.coordinator, staff.ops) if a):
+                    self.outbox.notify(
+                        session,
+                        key=f"secret-expiry:{address}:{expires.isoformat()}:{today.isoformat()}",
+                        template="staff_secret_expiry",
+                        to=address,
+                        now=now,
+                        expires=expires,
+                        days=days,
+                        warning=warning,
+                        config=str(self.config.path),
+                    )
+
     def intake_pass(self) -> PassStats:
         with self.mailbox() as mailbox:
             stats = self.intake.run_pass(mailbox, self.stop)
@@ -217,6 +251,7 @@ class App:
         return stats
 
     def reminders_pass(self) -> ReminderPlan:
+        self.warn_expiring_secrets()
         plan = self.reminders.run_pass()
         self.beat("reminders", f"{len(plan.mails)} mails for {plan.day.isoformat()}")
         return plan

@@ -11,6 +11,7 @@ those shapes, for the AADSTS codes the stand-in does not produce.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -661,8 +662,9 @@ def test_imap_token_command_failure_is_transient_and_opens_no_connection(
 
 
 def test_password_login_still_works_on_the_oauth_dovecot(mailbox_oauth: Mailbox) -> None:
-    settings = imap_settings(mailbox_oauth, None)
-    password = ImapSettings(**{**settings.__dict__, "password": mailbox_oauth.password})
+    password = dataclasses.replace(
+        imap_settings(mailbox_oauth, None), password=mailbox_oauth.password
+    )
     with ImapMailbox(password) as imap:
         assert imap.list_folders() == ["INBOX"]
 
@@ -794,12 +796,12 @@ def test_smtp_sends_with_xoauth2(
     assert sender.check()
 
 
-def test_smtp_refused_token_is_permanent_and_says_what_to_check(
+def test_smtp_refused_token_stays_queued_and_says_what_to_check(
     smtp_server_oauth: SmtpSink, tmp_path: Path
 ) -> None:
     script = TokenScript(tmp_path)
     script.print_token("unknown-token")
-    with pytest.raises(SendPermanentError) as info:
+    with pytest.raises(SendTemporaryError) as info:
         SmtpSender(smtp_settings(smtp_server_oauth, CommandProvider(script.argv))).send(
             SENDER, ["burger@example.org"], mail()
         )
@@ -815,7 +817,7 @@ def test_smtp_refused_msal_token_mentions_smtp_auth_for_the_mailbox(
     entra: FakeEntra, https: requests.Session, smtp_server_oauth: SmtpSink
 ) -> None:
     provider = msal_provider(entra, https)
-    with pytest.raises(SendPermanentError) as info:
+    with pytest.raises(SendTemporaryError) as info:
         SmtpSender(smtp_settings(smtp_server_oauth, provider, "ander@gemeente.example")).check()
     text = str(info.value)
     assert "SMTP.SendAsApp" in text

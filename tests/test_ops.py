@@ -205,3 +205,45 @@ def test_a_failed_login_warns_the_coordinator_and_ops_once_a_day(
     assert warned[COORDINATOR].subject == "mailbot kan de klachtenmailbox niet lezen"
     assert "geen\r\nontvangstmelding" in text or "geen ontvangstmelding" in text
     assert "verlopen" not in text
+
+
+def test_an_expiring_azure_secret_is_announced_by_mail(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from support import new_app
+
+    (tmp_path / "secret").write_text("azure-secret-value\n")
+    config = write_config(
+        tmp_path,
+        mailbox,
+        smtp_server,
+        sqlite_url,
+        staff={"ops": "ict@gemeente.example"},
+        mailbox={
+            "auth": "xoauth2",
+            "oauth_provider": "microsoft",
+            "oauth_tenant": "gemeente.onmicrosoft.com",
+            "oauth_client_id": "0b5c6e2a-3f41-4d7e-9a8b-1c2d3e4f5a6b",
+            "oauth_client_secret_file": "secret",
+            "oauth_secret_expires": "2026-12-10",
+        },
+    )
+    config.write_text(config.read_text().replace(f'password = "{mailbox.password}"\n', "", 1))
+    clock_now = [datetime(2026, 12, 3, 9, 0, tzinfo=UTC)]  # 7 days before
+    app = new_app(config, lambda: clock_now[0])
+    app.leadership.acquire()
+    app.warn_expiring_secrets()
+    app.warn_expiring_secrets()  # the same day again: nothing new
+    clock_now[0] = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # 6 days: not a warning day
+    app.warn_expiring_secrets()
+    app.dispatch_pass()
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
+        COORDINATOR,
+        "ict@gemeente.example",
+    ]
+    mail = smtp_server.messages[0]
+    assert mail.subject == "Het wachtwoord (client secret) van mailbot verloopt over 7 dagen"
+    text = mail.message.get_body(("plain",)).get_content()
+    assert "10 december 2026" in text and "azure-secret-value" not in text

@@ -81,7 +81,9 @@ class SmtpSender:
         try:
             return s.token_provider.token()
         except PermanentError as exc:
-            raise SendPermanentError(
+            # Temporary for the outbox all the same: the mail is fine, the credentials are
+            # not; once ops fixed them, the queued receipts must still go out.
+            raise SendTemporaryError(
                 f"SMTP {s.host}:{s.port}: no OAuth2 access token for {s.username!r}: {exc}"
             ) from exc
         except TransientError as exc:
@@ -119,7 +121,7 @@ class SmtpSender:
             except smtplib.SMTPAuthenticationError as exc:
                 refused = exc
                 provider.invalidate()
-        raise SendPermanentError(
+        raise SendTemporaryError(  # credentials, not the mail: keep it queued (see above)
             f"SMTP {s.host}:{s.port}: the OAuth2 access token was refused for {user!r} "
             f"({_reply_text(refused)}): {provider.refused_hint('smtp', user)}"
         ) from refused
@@ -166,7 +168,10 @@ def _translate(exc: BaseException) -> SendTemporaryError | SendPermanentError:
             return SendTemporaryError(f"recipients refused for now: {exc.recipients}")
         return SendPermanentError(f"recipients refused: {exc.recipients}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return SendPermanentError(f"SMTP login refused ({exc.smtp_code}): check [smtp] username")
+        # Credentials, not the mail: keep it queued until ops fixed the login.
+        return SendTemporaryError(
+            f"SMTP login refused ({exc.smtp_code}): check [smtp] username and password"
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
         text = (
             exc.smtp_error.decode("utf-8", "replace")
