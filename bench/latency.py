@@ -11,6 +11,7 @@ and waits for each receipt. Prints p50, p95 and max in seconds.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import subprocess
 import sys
@@ -72,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
                         raise SystemExit(f"daemon did not start:\n{log.read_text()}")
                     time.sleep(0.05)
                 time.sleep(1.5)  # first pass done, IDLE in place
+                rng = random.Random(42)
                 for n in range(args.mails):
                     address = f"burger{n}@burger.example"
+                    # Mail arrives at any moment of the polling cycle, not just after a pass.
+                    time.sleep(rng.uniform(0, args.poll_interval if args.mode == "poll" else 0.2))
                     started = time.monotonic()
                     box.append("INBOX", mail(n))
                     while not any(address in m.rcpt_tos for m in sink.messages):
