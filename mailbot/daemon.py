@@ -275,6 +275,7 @@ class App:
         if now and not was:
             log.info("daemon: this instance (%s) is now the active one", self.instance)
             self._wake.set()
+            self._reminders_job()  # the catch-up: the previous active one may have died
         elif was and not now:
             log.error("daemon: lost the leadership lock; standing by")
         elif not now and not was:
@@ -398,11 +399,9 @@ class App:
             )
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        self._leader_job()
+        self._leader_job()  # when active, this also runs the reminders catch-up
         if not self.leadership.held:
             log.info("daemon: another instance is active; standing by")
-        else:
-            self._reminders_job()  # the catch-up after downtime
         scheduler.start()
         threads = [threading.Thread(target=self._intake_loop, name="intake")]
         folders = [self.config.mailbox.folder]
