@@ -30,6 +30,7 @@ from mailbot.persistence.db import (
     require_current_schema,
 )
 from mailbot.services.reminders import ReminderPlan
+from mailbot.systemd import JournalFormatter, stderr_is_journal
 
 log = logging.getLogger("mailbot")
 
@@ -184,14 +185,20 @@ def fake_clock(environ: Mapping[str, str]) -> Clock:
 
 
 def setup_logging(level: str) -> None:
-    # Under systemd the journal adds its own timestamps (JOURNAL_STREAM is set then).
     fmt = "%(levelname)s %(name)s: %(message)s"
-    if "JOURNAL_STREAM" not in os.environ:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    if stderr_is_journal():
+        # Under systemd the journal adds its own timestamps; the <N> prefix on each line
+        # gives it the level, so `journalctl -u mailbot -p warning` finds warnings.
+        handler.setFormatter(JournalFormatter(fmt))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s " + fmt))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # mail-parser logs header contents (names, addresses) at WARNING and ERROR; our own
     # parse module records its repairs as defects, without personal data in the journal.
     logging.getLogger("mailparser").setLevel(logging.CRITICAL)
+    # APScheduler logs every job run at INFO: noise in the journal.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

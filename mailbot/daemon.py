@@ -37,6 +37,7 @@ from mailbot.services.dispatch import Dispatcher, DispatchStats
 from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
 from mailbot.services.reminders import ReminderPlan, ReminderService
+from mailbot.systemd import Health, Notifier, start_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ DISPATCH_INTERVAL = 15.0  # seconds between retries of the outbox; new mail is s
 IDLE_RENEW = 25 * 60.0  # re-issue IDLE well before the 30-minute server timeout (RFC 2177)
 IDLE_SLICE = 2.0  # seconds per IDLE wait, so a stop request is noticed quickly
 BACKOFF_MAX = 60.0  # the longest wait between two reconnects
+REMINDERS_INTERVAL = 3600.0  # the hourly reminders pass
+# systemd's watchdog: a loop is unhealthy (the pings stop, systemd restarts mailbot) when it
+# has not completed a pass for three of its intervals plus this margin, which leaves room for
+# a long pass (a backlog of thousands of mails, slow servers) before it counts as hung.
+HEALTH_MARGIN = 600.0
 
 
 def imap_settings(config: Config) -> ImapSettings:
@@ -147,6 +153,10 @@ class App:
         self.stop = threading.Event()
         self._wake = threading.Event()
         self._dispatch_lock = threading.Lock()
+        # systemd: READY=1, STATUS=, STOPPING=1 and the watchdog (no-ops outside systemd).
+        self.notifier = Notifier()
+        self.health = Health()
+        self._handled = 0  # messages handled since start, for the status line
 
     def close(self) -> None:
         self.metrics.close()
@@ -160,7 +170,8 @@ class App:
         upgrade(self.engine)
 
     def beat(self, loop: str, detail: str = "") -> None:
-        """Record that a loop just succeeded (for `mailbot status`)."""
+        """Record that a loop just succeeded (for `mailbot status` and systemd's watchdog)."""
+        self.health.beat(loop)
         with self.sessions.begin() as session:
             row = session.get(HeartbeatRow, loop)
             if row is None:
@@ -271,13 +282,16 @@ class App:
     def _leader_job(self) -> None:
         was = self.leadership.held
         now = self.leadership.acquire()
+        self.health.beat("leadership")
         self.metrics.active.set(1 if now else 0)
         if now and not was:
             log.info("daemon: this instance (%s) is now the active one", self.instance)
+            self.notifier.status(f"active: watching {self.config.mailbox.folder}")
             self._wake.set()
             self._reminders_job()  # the catch-up: the previous active one may have died
         elif was and not now:
             log.error("daemon: lost the leadership lock; standing by")
+            self.notifier.status("standby: lost the leadership lock")
         elif not now and not was:
             log.debug("daemon: another instance is active; standing by")
 
@@ -289,16 +303,26 @@ class App:
                 try:
                     stats = self.intake_pass()
                     backoff.succeeded()
+                    self._intake_status(stats)
                     if stats.seen:
                         self._dispatch_job()
                 except MailboxLoginError as exc:
                     log.error("intake: %s", exc)
+                    # The loop is alive and doing what it should (warn, retry): a restart
+                    # would not bring the login back, so the watchdog keeps being fed.
+                    self.health.failed("intake", str(exc))
+                    self.health.beat("intake")
                     self.warn_login_failed(exc)
                     wait = max(wait, 300.0)
                 except MailboxUnavailableError as exc:
+                    self.health.failed("intake", str(exc))
+                    self.health.beat("intake")  # an outage, not a hang (see above)
                     wait = backoff.failed(exc)
                 except (MailbotError, SQLAlchemyError) as exc:
+                    self.health.failed("intake", str(exc))
                     wait = backoff.failed(exc)
+            else:
+                self.health.beat("intake")  # standing by is what this loop should do now
             self._wake.wait(timeout=wait)
             self._wake.clear()
 
@@ -335,24 +359,36 @@ class App:
             except MailbotError as exc:
                 self.stop.wait(backoff.failed(exc))
 
+    def _intake_status(self, stats: PassStats) -> None:
+        self._handled += stats.seen
+        at = self.clock().astimezone(self.config.cases.timezone)
+        self.notifier.status(
+            f"active: mailbox checked {at:%H:%M:%S %Z}, {stats.seen} new, "
+            f"{self._handled} handled since start"
+        )
+
     def _reminders_job(self) -> None:
         if not self.active:
+            self.health.beat("reminders")
             return
         try:
             plan = self.reminders_pass()
         except (MailbotError, SQLAlchemyError) as exc:
             log.warning("reminders: pass failed, will retry: %s", exc)
+            self.health.failed("reminders", str(exc))
             return
         if plan.mails:
             self._dispatch_job()
 
     def _dispatch_job(self) -> None:
         if not self.active:
+            self.health.beat("dispatch")
             return
         try:
             self.dispatch_pass()
         except (MailbotError, SQLAlchemyError) as exc:
             log.warning("dispatch: pass failed, will retry: %s", exc)
+            self.health.failed("dispatch", str(exc))
 
     def run_forever(self) -> None:
         scheduler = BackgroundScheduler(timezone=self.config.cases.timezone)
@@ -385,10 +421,17 @@ class App:
             id="reminders",
             **common,
         )
-        scheduler.add_job(self._reminders_job, "interval", hours=1, id="reminders-hourly", **common)
+        scheduler.add_job(
+            self._reminders_job,
+            "interval",
+            seconds=REMINDERS_INTERVAL,
+            id="reminders-hourly",
+            **common,
+        )
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("daemon: %s received, finishing the message in hand", signal.strsignal(signum))
+            self.notifier.stopping("stopping: finishing the message in hand")
             self.stop.set()
             self._wake.set()
 
@@ -399,9 +442,24 @@ class App:
             )
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        daemon = self.config.daemon
+        poll = self.config.mailbox.poll_interval
+        self.health.register("leadership", 3 * daemon.standby_interval + HEALTH_MARGIN)
+        self.health.register("intake", 3 * poll + HEALTH_MARGIN)
+        self.health.register("dispatch", 3 * DISPATCH_INTERVAL + HEALTH_MARGIN)
+        self.health.register("reminders", 3 * REMINDERS_INTERVAL + HEALTH_MARGIN)
+        # Started: config read, schema current, signals handled. READY=1 comes before the
+        # first leadership check, whose reminders catch-up sends mail and may take longer
+        # than TimeoutStartSec=; that check then says "active" or "standby" in STATUS=.
+        how = "IDLE" if daemon.idle else f"every {poll:g}s"
+        self.notifier.ready(
+            f"started; watching {self.config.mailbox.folder} on {self.config.mailbox.host} ({how})"
+        )
+        start_watchdog(self.notifier, self.health, self.stop)
         self._leader_job()  # when active, this also runs the reminders catch-up
         if not self.leadership.held:
             log.info("daemon: another instance is active; standing by")
+            self.notifier.status("standby: another instance is active")
         scheduler.start()
         threads = [threading.Thread(target=self._intake_loop, name="intake")]
         folders = [self.config.mailbox.folder]

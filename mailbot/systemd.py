@@ -7,7 +7,7 @@ started by systemd, or a unit that is not ``Type=notify``) every call does nothi
 notification that cannot be sent is logged, never raised: systemd's view of the daemon must
 not be able to take the daemon down.
 
-:class:`Health` is where the daemon's loops (intake, dispatch, reminders) report in;
+:class:`Health` is where the daemon's loops (intake, dispatch, reminders, ...) report in;
 :func:`start_watchdog` pings ``WATCHDOG=1`` only while every registered loop has reported
 within its allowed time. A loop that hangs or keeps failing thus stops the pings, and
 systemd restarts the service after ``WatchdogSec=`` (the unit's ``Restart=on-failure``).
@@ -192,7 +192,6 @@ class _Loop:
     max_age: float
     last_beat: float
     last_error: str = ""
-    failed_at: float | None = None
 
 
 class Health:
@@ -235,9 +234,7 @@ class Health:
             if state is None:
                 self._loops[loop] = _Loop(max_age=self._stale_after, last_beat=now)
             else:
-                state.last_beat = now
-                state.last_error = ""
-                state.failed_at = None
+                state.last_beat, state.last_error = now, ""
 
     def failed(self, loop: str, error: str) -> None:
         """``loop``'s pass failed with ``error``, shown in the unhealthy reason. Only its
@@ -250,7 +247,6 @@ class Health:
             if state is None:
                 state = self._loops[loop] = _Loop(max_age=self._stale_after, last_beat=now)
             state.last_error = _one_line(first or "(no message)")
-            state.failed_at = now
 
     def healthy(self) -> tuple[bool, str]:
         """(True, "") when every loop beat in time; otherwise False and why, e.g.

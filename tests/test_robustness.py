@@ -388,3 +388,29 @@ def test_secrets_never_reach_the_log_even_at_debug_level(
     assert ok.returncode == 0, ok.stderr
     assert "DEBUG" in ok.stderr  # it really logged at debug level
     assert mailbox.password not in ok.stderr + ok.stdout
+
+
+def test_an_unreachable_smtp_server_stops_the_pass_and_loses_nothing(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    from servers import free_port
+
+    for n in range(3):
+        mailbox.append("INBOX", complaint("B", f"b{n}@burger.example", f"Klacht {n}"), when=ARRIVED)
+    config = write_config(
+        tmp_path, mailbox, smtp_server, sqlite_url, outbox={"retry_initial": 0.1, "retry_max": 0.1}
+    )
+    working = config.read_text()
+    config.write_text(working.replace(f"port = {smtp_server.port}", f"port = {free_port()}"))
+
+    first = mailbot("--config", config, "run", "--once")
+    assert first.returncode == 0, first.stderr
+    # one attempt, then the pass stopped: the other five mails (three receipts, three
+    # notices in all) did not each wait out a dead server
+    assert "sent 0, retry later 1, failed 0" in first.stdout
+
+    config.write_text(working)  # the server is back
+    time.sleep(0.2)
+    second = mailbot("--config", config, "run", "--once")
+    assert second.returncode == 0, second.stderr
+    assert len(smtp_server.messages) == 6  # every receipt and notice went out after all

@@ -28,5 +28,9 @@ class SendTemporaryError(TransientError):
     """SMTP said 'not now' (4xx) or the connection failed."""
 
 
+class SmtpUnavailableError(SendTemporaryError):
+    """The SMTP server cannot be reached at all: no use trying the next mail right now."""
+
+
 class SendPermanentError(PermanentError):
     """SMTP refused the mail for good (5xx)."""

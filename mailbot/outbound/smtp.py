@@ -14,6 +14,7 @@ from mailbot.domain.errors import (
     PermanentError,
     SendPermanentError,
     SendTemporaryError,
+    SmtpUnavailableError,
     TransientError,
 )
 from mailbot.oauth import xoauth2_string
@@ -183,6 +184,8 @@ def _translate(exc: BaseException) -> SendTemporaryError | SendPermanentError:
         return SendPermanentError(f"{exc.smtp_code} {text}")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return SendPermanentError(f"TLS certificate not trusted: {exc.verify_message}")
+    if isinstance(exc, OSError | smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return SmtpUnavailableError(f"{type(exc).__name__}: {exc}")
     return SendTemporaryError(f"{type(exc).__name__}: {exc}")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Config
-from mailbot.domain.errors import SendPermanentError, SendTemporaryError
+from mailbot.domain.errors import SendPermanentError, SendTemporaryError, SmtpUnavailableError
 from mailbot.domain.model import MessageKind
 from mailbot.domain.ports import Clock, MailSender
 from mailbot.persistence.tables import CaseRow, OutboxRow
@@ -69,10 +69,14 @@ class Dispatcher:
         for row_id in due:
             if stop is not None and stop.is_set():
                 break
-            self._deliver(row_id, stats)
+            if not self._deliver(row_id, stats):
+                # The server is unreachable: the other rows wait for the next pass instead
+                # of each waiting out the SMTP timeout (and holding up intake meanwhile).
+                break
         return stats
 
-    def _deliver(self, row_id: int, stats: DispatchStats) -> None:
+    def _deliver(self, row_id: int, stats: DispatchStats) -> bool:
+        """Try one row; False when the SMTP server could not be reached at all."""
         with self.sessions.begin() as session:
             # FOR UPDATE SKIP LOCKED (PostgreSQL): a row another instance is sending right
             # now is skipped, not sent twice. SQLite's BEGIN IMMEDIATE serialises instead.
@@ -82,7 +86,7 @@ class Dispatcher:
                 .with_for_update(skip_locked=True)
             ).scalar_one_or_none()
             if row is None:
-                return  # sent, or being sent, by another instance
+                return True  # sent, or being sent, by another instance
             recipients = [r for r in row.recipients.split(",") if r]
             try:
                 self.sender.send(row.mail_from, recipients, row.content)
@@ -92,7 +96,7 @@ class Dispatcher:
                 if row.attempts >= self.config.outbox.max_attempts:
                     self._give_up(session, row, f"gave up after {row.attempts} attempts: {exc}")
                     stats.failed += 1
-                    return
+                    return not isinstance(exc, SmtpUnavailableError)
                 row.next_attempt_at = self.clock() + self.backoff(row.attempts)
                 stats.retried += 1
                 log.warning(
@@ -103,18 +107,19 @@ class Dispatcher:
                     exc,
                     row.next_attempt_at.isoformat(),
                 )
-                return
+                return not isinstance(exc, SmtpUnavailableError)
             except SendPermanentError as exc:
                 row.attempts += 1
                 self._give_up(session, row, str(exc))
                 stats.failed += 1
-                return
+                return True
             row.attempts += 1
             row.status = "sent"
             row.sent_at = self.clock()
             row.last_error = ""
             stats.sent += 1
             log.info("dispatch: outbox=%s kind=%s sent", row.id, row.kind)
+            return True
 
     def _give_up(self, session: Session, row: OutboxRow, reason: str) -> None:
         row.status = "failed"
