@@ -27,6 +27,7 @@ from mailbot.domain.errors import (
     TransientError,
 )
 from mailbot.domain.model import MailboxMessage
+from mailbot.tls import tls_context
 
 if TYPE_CHECKING:
     from mailbot.oauth import TokenProvider
@@ -45,13 +46,6 @@ class ImapSettings:
     ca_file: Path | None = None
     # Log in with SASL XOAUTH2 and this provider's access tokens; None: LOGIN with password.
     token_provider: TokenProvider | None = None
-
-
-def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
 
 
 class ImapMailbox:
@@ -88,7 +82,7 @@ class ImapMailbox:
                 s.host,
                 port=s.port,
                 ssl=s.security == "tls",
-                ssl_context=_tls_context(s.ca_file) if s.security == "tls" else None,
+                ssl_context=tls_context(s.ca_file) if s.security == "tls" else None,
                 timeout=s.timeout,
             )
         except ssl.SSLCertVerificationError as exc:
@@ -102,7 +96,7 @@ class ImapMailbox:
         client.normalise_times = False
         try:
             if s.security == "starttls":
-                client.starttls(_tls_context(s.ca_file))
+                client.starttls(tls_context(s.ca_file))
             if token is not None:
                 self._oauth2_login(client, token)
             else:

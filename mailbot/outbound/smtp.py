@@ -18,6 +18,7 @@ from mailbot.domain.errors import (
     TransientError,
 )
 from mailbot.oauth import xoauth2_string
+from mailbot.tls import tls_context
 
 if TYPE_CHECKING:
     from mailbot.oauth import TokenProvider
@@ -36,14 +37,6 @@ class SmtpSettings:
     ca_file: Path | None = None
     # AUTH XOAUTH2 as username with this provider's access tokens; None: password (if any).
     token_provider: TokenProvider | None = None
-
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """Certificates and host names verified, always; `ca_file` adds a private CA."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
 
 
 class SmtpSender:
