@@ -342,6 +342,12 @@ def _check(app: App) -> int:
                     print(f"imap: folder {folder}: MISSING (set [mailbox] folder)")
                 else:
                     print(f"imap: folder {folder}: missing, will be created on the first run")
+            sent = cfg.mailbox.sent_folder
+            if sent and sent not in folders:
+                failures += 1
+                print(f"imap: sent folder {sent}: MISSING (folders: {', '.join(sorted(folders))})")
+            elif sent:
+                print(f"imap: sent folder {sent}: exists, watched for answers and commands")
             if cfg.mailbox.folder in folders:
                 _uv, uids = mailbox.open_folder(cfg.mailbox.folder)
                 print(f"imap: {len(uids)} messages waiting in {cfg.mailbox.folder}")

@@ -401,3 +401,18 @@ def test_timeline_trims_quoted_history(
     with app.sessions() as session:
         rows = session.execute(select(MessageRow.kind)).scalars().all()
     assert "follow_up" in rows
+
+
+def test_check_reports_a_missing_sent_folder(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(
+        tmp_path, mailbox, smtp_server, sqlite_url, mailbox={"sent_folder": "Sent Items"}
+    )
+    missing = mailbot("--config", config, "check")
+    assert missing.returncode == 1
+    assert "imap: sent folder Sent Items: MISSING" in missing.stdout
+    mailbox.create("Sent Items")
+    found = mailbot("--config", config, "check")
+    assert found.returncode == 0, found.stdout
+    assert "sent folder Sent Items: exists" in found.stdout
