@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,18 +121,27 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """SQLAlchemy URL of a SQLite file in this test's tmp_path."""
+def sqlite_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """SQLAlchemy URL of a SQLite file in this test's tmp_path: the embedded default.
+
+    With MAILBOT_TEST_DATABASE=postgresql (scripts/test's second round) every test that
+    uses it runs on a fresh PostgreSQL database instead, so the whole suite is proven on
+    both backends.
+    """
+    if os.environ.get("MAILBOT_TEST_DATABASE") == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        return url
     return f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
 
 
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
 )
-def db_url(request: pytest.FixtureRequest) -> str:
-    """The same test on SQLite and on PostgreSQL."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
-    url: str = request.getfixturevalue(fixture)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on SQLite and on PostgreSQL, in either round of scripts/test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
+    url: str = request.getfixturevalue("pg_url")
     return url
 
 

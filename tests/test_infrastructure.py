@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import os
 import smtplib
 import ssl
 import time
@@ -344,7 +345,10 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
 
 
 def test_sqlite_url_lives_in_tmp_path(sqlite_url: str, tmp_path: Path) -> None:
-    assert sqlite_url == f"sqlite:///{tmp_path}/mailbot.sqlite3"
+    if os.environ.get("MAILBOT_TEST_DATABASE") == "postgresql":  # the suite's second round
+        assert sqlite_url.startswith("postgresql+psycopg://postgres@127.0.0.1:5432/")
+    else:
+        assert sqlite_url == f"sqlite:///{tmp_path}/mailbot.sqlite3"
 
 
 def test_db_url_runs_on_both_backends(db_url: str, request: pytest.FixtureRequest) -> None:
