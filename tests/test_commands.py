@@ -370,3 +370,14 @@ def test_the_outcome_can_be_recorded_on_a_case_already_answered_from_the_sent_fo
     command = parse_commands("#beantwoord ongegrond").commands[0]
     done = apply(command, CaseState.ANSWERED, True, "KL-2026-0042")
     assert done.state is CaseState.ANSWERED and "ongegrond" in done.message
+
+
+def test_our_own_staff_mails_hold_no_command_lines() -> None:
+    """A reply that quotes a reminder or a confirmation without quote markers must not
+    replay the commands our help texts mention."""
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    for template in sorted(templates.glob("*.txt")):
+        parsed = parse_commands(template.read_text(encoding="utf-8"))
+        assert parsed.commands == () and parsed.errors == (), template.name

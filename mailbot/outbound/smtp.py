@@ -145,7 +145,9 @@ class SmtpSender:
             _quit(client)
         if refused:
             # Some recipients were accepted: the mail is out, report the others.
-            log.warning("smtp: some recipients refused: %s", sorted(refused))
+            # The mail is out to the others; addresses are personal data: DEBUG only.
+            log.warning("smtp: %s of %s recipients refused", len(refused), len(recipients))
+            log.debug("smtp: refused recipients: %s", sorted(refused))
 
 
 def _quit(client: smtplib.SMTP) -> None:
