@@ -146,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("reference", metavar="REF", help="case reference, e.g. KL-2026-0042")
     show.add_argument("--json", action="store_true", help="JSON output")
+    ret = sub.add_parser(
+        "retention",
+        parents=[common],
+        help="remove personal data past [retention] keep_for (the daemon does this nightly)",
+        description="Remove the personal data of cases answered or closed longer ago than "
+        "[retention] keep_for, and the originals in the mailbox; the numbers for the yearly "
+        "report stay. Example: mailbot retention --dry-run",
+    )
+    ret.add_argument("--dry-run", action="store_true", help="only print what would go")
+
     rem = sub.add_parser(
         "reminders",
         parents=[common],
@@ -273,6 +283,18 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db":
         app.upgrade_schema()
         print(f"database at revision {current_revision(app.engine)}")
+        return EXIT_OK
+    if args.command == "retention":
+        require_current_schema(app.engine)
+        purge = app.retention_pass(dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        print(
+            f"retention (before {purge.cutoff.astimezone(config.cases.timezone):%Y-%m-%d}): "
+            f"{verb} the personal data of {len(purge.cases)} case(s) and {purge.items} "
+            f"stored mail(s)"
+        )
+        for reference in purge.cases:
+            print(f"  {reference}")
         return EXIT_OK
     if args.command == "reminders":
         require_current_schema(app.engine)

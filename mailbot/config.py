@@ -244,6 +244,13 @@ class RemindersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """[retention]: how long personal data of finished cases is kept (GDPR)."""
+
+    keep_for: AnswerPeriod = field(default_factory=lambda: AnswerPeriod(months=24))
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptsConfig:
     """[receipts]: at most this many automatic receipts to one address per day."""
 
@@ -291,6 +298,7 @@ class Config:
     form: FormSpec | None = None
     triage: TriageKeywords = DEFAULT_KEYWORDS
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     @property
     def message_id_domain(self) -> str:
@@ -558,6 +566,13 @@ _SCHEMA: Final[dict[str, dict[str, _Key]]] = {
             'escalation = "algemeen.directeur@gemeente.example"',
         ),
     },
+    "retention": {
+        "keep_for": _Key(
+            "how long after a case was answered or closed its personal data is kept, in "
+            'months or days, e.g. "24 months"',
+            'keep_for = "24 months"',
+        ),
+    },
     "receipts": {
         "max_per_sender_per_day": _Key(
             "the most automatic receipts sent to one address per day, at least 1",
@@ -779,6 +794,7 @@ class _Loader:
             logging=self._logging(tables["logging"]),
             reminders=self._reminders(tables["reminders"]),
             form=self._form(tables["form"]),
+            retention=self._retention(tables["retention"]),
             daemon=DaemonConfig(
                 idle=tables["daemon"].boolean("idle", True),
                 standby_interval=tables["daemon"].number("standby_interval", 10.0),
@@ -1000,6 +1016,16 @@ class _Loader:
     def _triage(self, t: _Table) -> TriageKeywords:
         lists = {key: tuple(t.string_list(key)) for key in t.keys if key in t.data}
         return dataclasses.replace(DEFAULT_KEYWORDS, **lists)
+
+    def _retention(self, t: _Table) -> RetentionConfig:
+        text = t.text("keep_for", "24 months")
+        if "keep_for" in t.failed:
+            return RetentionConfig()
+        try:
+            return RetentionConfig(keep_for=AnswerPeriod.parse(text))
+        except ValueError as exc:
+            t.report("keep_for", str(exc))
+            return RetentionConfig()
 
     def _reminders(self, t: _Table) -> RemindersConfig:
         before = t.int_list("before_days", (14, 7, 2), minimum=1)

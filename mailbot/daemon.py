@@ -37,6 +37,7 @@ from mailbot.services.dispatch import Dispatcher, DispatchStats
 from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
 from mailbot.services.reminders import ReminderPlan, ReminderService
+from mailbot.services.retention import RetentionReport, RetentionService
 from mailbot.systemd import Health, Notifier, start_watchdog
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class App:
         self.intake = IntakeService(config, self.sessions, self.outbox, clock)
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
+        self.retention = RetentionService(config, self.sessions, clock)
         self.leadership = Leadership(self.engine)
         self.metrics = Metrics()
         self.metrics.gauge_from(
@@ -266,6 +268,29 @@ class App:
         plan = self.reminders.run_pass()
         self.beat("reminders", f"{len(plan.mails)} mails for {plan.day.isoformat()}")
         return plan
+
+    def retention_pass(self, dry_run: bool = False) -> RetentionReport:
+        """Remove personal data past the retention period: first the originals in the
+        mailbox (while we still know their Message-IDs), then the database."""
+        planned = self.retention.run_pass(dry_run=True)
+        if dry_run:
+            return planned
+        if planned.originals:
+            with self.mailbox() as mailbox:
+                for folder, message_ids in planned.originals.items():
+                    removed = mailbox.delete_by_message_id(folder, message_ids)
+                    log.info("retention: %s originals removed from %s", removed, folder)
+        report = self.retention.run_pass()
+        self.beat("retention", f"{len(report.cases)} cases, {report.items} mails")
+        return report
+
+    def _retention_job(self) -> None:
+        if not self.active:
+            return
+        try:
+            self.retention_pass()
+        except (MailbotError, SQLAlchemyError) as exc:
+            log.warning("retention: pass failed, will retry tomorrow: %s", exc)
 
     def run_once(self) -> PassReport:
         """Each job one pass, then return (`mailbot run --once`)."""
@@ -421,6 +446,8 @@ class App:
             id="reminders",
             **common,
         )
+        # Personal data past the retention period: every night, when nobody works.
+        scheduler.add_job(self._retention_job, "cron", hour=3, minute=15, id="retention", **common)
         scheduler.add_job(
             self._reminders_job,
             "interval",

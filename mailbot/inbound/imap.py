@@ -227,6 +227,29 @@ class ImapMailbox:
                 arrived_at=_aware_utc(arrived),
             )
 
+    def delete_by_message_id(self, folder: str, message_ids: Sequence[str]) -> int:
+        """Remove the messages with these Message-IDs from `folder` (the retention period
+        is over); returns how many were removed. UID EXPUNGE (RFC 4315) touches only them."""
+        if not message_ids or folder not in self.list_folders():
+            return 0
+        self._call("SELECT", self._client.select_folder, folder)
+        self._selected = folder
+        uids: set[int] = set()
+        for message_id in message_ids:
+            found = self._call(
+                "SEARCH", self._client.search, ["HEADER", "Message-ID", f"<{message_id}>"]
+            )
+            uids.update(int(u) for u in found)
+        if not uids:
+            return 0
+        ordered = sorted(uids)
+        self._call("STORE", self._client.add_flags, ordered, [imapclient.DELETED])
+        if "UIDPLUS" in set(self.capabilities):
+            self._call("UID EXPUNGE", self._client.uid_expunge, ordered)
+        else:
+            self._call("EXPUNGE", self._client.expunge)
+        return len(ordered)
+
     def has_idle(self) -> bool:
         return "IDLE" in self.capabilities
 

@@ -98,6 +98,9 @@ class CaseRow(Base):
     inadmissible_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     citizen_address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the retention period removed the personal data (the numbers for the yearly
+    # report to the council stay: dates, channel, admissibility, reason, outcome).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     messages: Mapped[list[MessageRow]] = relationship(
         back_populates="case", order_by="MessageRow.id"
     )
@@ -146,7 +149,8 @@ class MailboxItemRow(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     uid: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str] = mapped_column(String(998), index=True)
-    raw_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    # None once the retention period removed the stored original.
+    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
