@@ -1315,7 +1315,27 @@ class _Table:
 
     def secret(self, credential: str, *, required: bool) -> Secret | None:
         """The password from exactly one source, or from the systemd credential."""
-        given = [key for key in _PASSWORD_SOURCES if key in self.data]
+        reason = " (username is set, so a password is needed)" if self.name == "smtp" else ""
+        return self._one_secret(
+            _PASSWORD_SOURCES, credential, required=required, missing=f"missing{reason}"
+        )
+
+    def client_secret(self) -> Secret | None:
+        """The Azure client secret from exactly one source, or from the systemd credential."""
+        return self._one_secret(
+            _CLIENT_SECRET_SOURCES,
+            OAUTH_CREDENTIAL,
+            required=True,
+            missing='missing (oauth_provider = "microsoft" needs the Azure app\'s client secret)',
+        )
+
+    def _one_secret(
+        self, sources: tuple[str, str, str], credential: str, *, required: bool, missing: str
+    ) -> Secret | None:
+        """A secret from exactly one of `sources` (literal, _file, _env), else from
+        $CREDENTIALS_DIRECTORY/<credential>; every problem reported, the value never."""
+        literal, from_file, from_env = sources
+        given = [key for key in sources if key in self.data]
         found: list[Secret] = []
         for key in given:
             value = self._secret_from(key)
@@ -1324,7 +1344,7 @@ class _Table:
         if len(given) > 1:
             self.report(
                 given[-1],
-                "give only one of password, password_file and password_env, "
+                f"give only one of {literal}, {from_file} and {from_env}, "
                 f"not {' and '.join(given)} together",
             )
             return None
@@ -1334,54 +1354,16 @@ class _Table:
         if directory:
             path = Path(directory) / credential
             if path.exists():
-                return self._read_secret_file("password", path, f"systemd credential {path}")
+                return self._read_secret_file(literal, path, f"systemd credential {path}")
         if required:
-            reason = " (username is set, so a password is needed)" if self.name == "smtp" else ""
             message = (
-                f"missing{reason}; expected password_file, password_env or (discouraged) "
-                f"password, or a systemd credential named {credential} (LoadCredential=), "
-                f"e.g. {self.keys['password_file'].example} "
-                f"or {self.keys['password_env'].example}"
+                f"{missing}; expected {from_file}, {from_env} or (discouraged) {literal}, or "
+                f"a systemd credential named {credential} (LoadCredential=), "
+                f"e.g. {self.keys[from_file].example} or {self.keys[from_env].example}"
             )
             if directory:
                 message += f"; ${ENV_CREDENTIALS} ({directory}) holds no {credential}"
-            self.report("password", message)
-        return None
-
-    def client_secret(self) -> Secret | None:
-        """The Azure client secret from exactly one source, or from the systemd credential."""
-        given = [key for key in _CLIENT_SECRET_SOURCES if key in self.data]
-        found: list[Secret] = []
-        for key in given:
-            value = self._secret_from(key)
-            if value is not None:
-                found.append(value)
-        if len(given) > 1:
-            self.report(
-                given[-1],
-                "give only one of oauth_client_secret, oauth_client_secret_file and "
-                f"oauth_client_secret_env, not {' and '.join(given)} together",
-            )
-            return None
-        if given:
-            return found[0] if found else None
-        directory = self.loader.env.get(ENV_CREDENTIALS, "")
-        if directory:
-            path = Path(directory) / OAUTH_CREDENTIAL
-            if path.exists():
-                return self._read_secret_file(
-                    "oauth_client_secret", path, f"systemd credential {path}"
-                )
-        message = (
-            'missing (oauth_provider = "microsoft" needs the Azure app\'s client secret); '
-            "expected oauth_client_secret_file, oauth_client_secret_env or (discouraged) "
-            f"oauth_client_secret, or a systemd credential named {OAUTH_CREDENTIAL} "
-            f"(LoadCredential=), e.g. {self.keys['oauth_client_secret_file'].example} "
-            f"or {self.keys['oauth_client_secret_env'].example}"
-        )
-        if directory:
-            message += f"; ${ENV_CREDENTIALS} ({directory}) holds no {OAUTH_CREDENTIAL}"
-        self.report("oauth_client_secret", message)
+            self.report(literal, message)
         return None
 
     # -- OAuth2 (auth = "xoauth2") -----------------------------------------------------------

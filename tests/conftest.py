@@ -78,8 +78,7 @@ def mailbox_tls(dovecot_tls: DovecotServer) -> Mailbox:
     return dovecot_tls.new_mailbox()
 
 
-def _run_sink(auth: tuple[str, str] | None) -> Iterator[SmtpSink]:
-    sink = SmtpSink(auth=auth)
+def _run_sink(sink: SmtpSink) -> Iterator[SmtpSink]:
     error = None
     try:
         sink.start()
@@ -96,13 +95,13 @@ def _run_sink(auth: tuple[str, str] | None) -> Iterator[SmtpSink]:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpSink]:
     """A real aiosmtpd server on 127.0.0.1:<free port> that keeps what it receives."""
-    yield from _run_sink(auth=None)
+    yield from _run_sink(SmtpSink())
 
 
 @pytest.fixture
 def smtp_server_auth() -> Iterator[SmtpSink]:
     """Like smtp_server, but MAIL FROM needs AUTH PLAIN/LOGIN as .username/.password."""
-    yield from _run_sink(auth=(SMTP_AUTH_USER, SMTP_AUTH_PASSWORD))
+    yield from _run_sink(SmtpSink(auth=(SMTP_AUTH_USER, SMTP_AUTH_PASSWORD)))
 
 
 @pytest.fixture
@@ -186,15 +185,4 @@ def mailbox_oauth(dovecot_oauth: OAuthDovecotServer) -> Mailbox:
 @pytest.fixture
 def smtp_server_oauth(token_endpoint: TokenEndpoint) -> Iterator[SmtpSink]:
     """Like smtp_server, but MAIL FROM needs AUTH XOAUTH2 with a token of token_endpoint."""
-    sink = SmtpSink(oauth=token_endpoint)
-    error = None
-    try:
-        sink.start()
-    except ServerStartError as exc:
-        error = str(exc)
-    if error is not None:
-        _fail(error)
-    try:
-        yield sink
-    finally:
-        sink.stop()  # re-raises errors from the server thread
+    yield from _run_sink(SmtpSink(oauth=token_endpoint))
