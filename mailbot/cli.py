@@ -22,7 +22,7 @@ from mailbot.domain.errors import MailbotError, MailboxLoginError, PermanentErro
 from mailbot.domain.model import CaseState, CaseSummary
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.domain.quoting import trim_quoted
-from mailbot.persistence import repository as repo
+from mailbot.persistence import cases as repo
 from mailbot.persistence.db import (
     SchemaNotCurrentError,
     current_revision,

@@ -381,3 +381,37 @@ def test_our_own_staff_mails_hold_no_command_lines() -> None:
     for template in sorted(templates.glob("*.txt")):
         parsed = parse_commands(template.read_text(encoding="utf-8"))
         assert parsed.commands == () and parsed.errors == (), template.name
+
+
+# --- the plan of a command mail: pure, all or nothing ---------------------------------------
+
+
+def _plan(body: str, state: CaseState = CaseState.RECEIVED, admissible: bool | None = None):
+    from mailbot.domain.commands import CaseFacts, plan_commands
+
+    parsed = parse_commands(body)
+    assert not parsed.errors
+    facts = CaseFacts("KL-2026-0042", state, admissible)
+    return plan_commands(parsed.commands, facts, {"omgeving": "omgeving@gemeente.example"})
+
+
+def test_plan_runs_commands_in_the_state_the_previous_ones_leave() -> None:
+    plan = _plan("#ontvankelijk\n#beantwoord gegrond\n#afsluiten")
+    assert plan.ok
+    assert [s.transition.state for s in plan.steps] == [
+        CaseState.IN_PROGRESS,
+        CaseState.ANSWERED,
+        CaseState.CLOSED,
+    ]
+
+
+def test_plan_refuses_all_when_one_command_is_not_allowed() -> None:
+    plan = _plan("#ontvankelijk\n#afsluiten")
+    assert not plan.ok and plan.steps == ()
+    assert plan.errors[0] == "Niets uitgevoerd: de commando's hieronder horen samen."
+    assert "beantwoord eerst" in plan.errors[1]
+
+
+def test_plan_names_the_known_services_for_an_unknown_one() -> None:
+    plan = _plan("#dienst wegen")
+    assert plan.errors == ("Onbekende dienst 'wegen'. Bekend: omgeving.",)

@@ -22,7 +22,7 @@ from support import mailbot
 from mailbot.config import load_config
 from mailbot.daemon import App
 from mailbot.demo import remind, run_demo
-from mailbot.persistence import repository as repo
+from mailbot.persistence import cases as repo
 
 
 def _section(output: str, title: str) -> str:

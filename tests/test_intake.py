@@ -184,7 +184,7 @@ def test_follow_ups_join_their_case_without_a_new_receipt(
     assert report.intake is not None and report.intake.outcomes == {"follow_up": 3}
     assert len(by_recipient(smtp_server, "els@burger.example")) == 1  # still one receipt
     with app.sessions() as session:
-        from mailbot.persistence import repository as repo
+        from mailbot.persistence import cases as repo
 
         cases = repo.list_cases(session)
         assert [c.reference for c in cases] == ["KL-2026-0001"]
@@ -308,7 +308,8 @@ def test_attachments_are_kept_and_the_same_mail_twice_opens_one_case(
     assert len(by_recipient(smtp_server, "mia@burger.example")) == 1
     assert mailbox.uids("INBOX") == [] and len(mailbox.uids("Verwerkt")) == 2
     with app.sessions() as session:
-        from mailbot.persistence import repository as repo
+        from mailbot.persistence import blobs
+        from mailbot.persistence import cases as repo
 
         case = repo.find_case_by_reference(session, "KL-2026-0001")
         assert case is not None
@@ -316,8 +317,8 @@ def test_attachments_are_kept_and_the_same_mail_twice_opens_one_case(
         assert [(a.filename, a.content_type, a.size) for a in stored] == [
             ("stoep.jpg", "image/jpeg", len(photo))
         ]
-        assert repo.load_blob(session, stored[0].sha256) == photo
+        assert blobs.load_blob(session, stored[0].sha256) == photo
         # the original is kept as received, so the case can always be re-read
         assert case.messages[0].raw_sha256 is not None
-        assert repo.load_blob(session, case.messages[0].raw_sha256) == raw
+        assert blobs.load_blob(session, case.messages[0].raw_sha256) == raw
         assert len(repo.list_cases(session)) == 1

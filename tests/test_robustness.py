@@ -123,7 +123,7 @@ def test_fifty_varied_mails_then_a_second_run_does_nothing(
 
     app = make_app(tmp_path, mailbox, smtp_server, db_url)
     with app.sessions() as session:
-        from mailbot.persistence import repository as repo
+        from mailbot.persistence import cases as repo
 
         cases = repo.list_cases(session)
     assert len(cases) == expected["cases"]
@@ -364,7 +364,7 @@ def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_i
     text = notices[0].message.get_body(("plain",)).get_content()
     assert "referentie" in text and "is undefined" in text
     with app.sessions() as session:
-        from mailbot.persistence import repository as repo
+        from mailbot.persistence import cases as repo
 
         assert repo.list_cases(session) == []  # rolled back: no half case
 

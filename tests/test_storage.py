@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from mailbot.persistence import repository as repo
+from mailbot.persistence import blobs
 from mailbot.persistence.db import (
     current_revision,
     downgrade,
@@ -48,11 +48,11 @@ def test_blobs_are_stored_once_by_content(db_url: str) -> None:
         upgrade(engine)
         sessions = make_sessionmaker(engine)
         with sessions.begin() as session:
-            first = repo.store_blob(session, b"dezelfde bijlage")
-            second = repo.store_blob(session, b"dezelfde bijlage")
+            first = blobs.store_blob(session, b"dezelfde bijlage")
+            second = blobs.store_blob(session, b"dezelfde bijlage")
         assert first == second
         with sessions() as session:
-            assert repo.load_blob(session, first) == b"dezelfde bijlage"
+            assert blobs.load_blob(session, first) == b"dezelfde bijlage"
     finally:
         engine.dispose()
 
@@ -61,7 +61,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from mailbot.persistence.db import make_engine, make_sessionmaker
-    from mailbot.persistence import repository as repo
+    from mailbot.persistence import blobs, cases as repo
 
     engine = make_engine(sys.argv[1])
     sessions = make_sessionmaker(engine)

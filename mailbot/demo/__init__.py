@@ -47,7 +47,7 @@ from mailbot.demo import mails
 from mailbot.demo.mails import SampleMail
 from mailbot.domain.errors import MailbotError, MailboxUnavailableError
 from mailbot.domain.model import CaseSummary, Direction, MessageKind, Outcome
-from mailbot.persistence import repository as repo
+from mailbot.persistence import cases as repo
 from mailbot.persistence.tables import CaseRow, MailboxItemRow, MessageRow, OutboxRow
 
 if TYPE_CHECKING:  # needs the optional packages: run_demo imports it once they are known

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy.orm import Session
-
 from mailbot.config import CasesConfig, Config
 from mailbot.domain.deadline import compute_deadline
 from mailbot.domain.model import (
@@ -19,9 +17,11 @@ from mailbot.domain.model import (
     MailboxMessage,
     MessageKind,
 )
-from mailbot.domain.reference import Reference, find_references, strip_reply_prefixes
+from mailbot.domain.reference import Reference, strip_reply_prefixes
 from mailbot.domain.workdays import shift_deadline
-from mailbot.persistence import repository as repo
+from mailbot.persistence.blobs import store_blob
+from mailbot.persistence.cases import next_reference_number
+from mailbot.persistence.session import Session
 from mailbot.persistence.tables import AttachmentRow, CaseRow, MessageRow
 
 STATE_LABELS = {
@@ -64,16 +64,6 @@ def case_line(case: CaseRow, day: date, moment: str | None = None) -> CaseLine:
     )
 
 
-def find_case(session: Session, mail: InboundMail, prefix: str) -> CaseRow | None:
-    """The case a mail belongs to: a known reference in its subject (after any Re:/Antw:
-    prefix), else a Message-ID of the case in its In-Reply-To or References."""
-    for ref in find_references(mail.subject, prefix):
-        case = repo.find_case_by_reference(session, str(ref))
-        if case is not None:
-            return case
-    return repo.find_case_by_message_ids(session, [*mail.in_reply_to, *reversed(mail.references)])
-
-
 def case_deadline(received_at: datetime, cases: CasesConfig) -> date:
     """The deadline a new case gets under the rules in force now; stored on the case, so
     changing the rules later applies to new cases only."""
@@ -96,7 +86,7 @@ def open_case(
     """A new case with the next reference of the local year of arrival."""
     cases = config.cases
     local_year = received_at.astimezone(cases.timezone).year
-    number = repo.next_reference_number(session, cases.reference_prefix, local_year)
+    number = next_reference_number(session, cases.reference_prefix, local_year)
     case = CaseRow(
         reference=str(Reference(cases.reference_prefix, local_year, number)),
         state=CaseState.RECEIVED.value,
@@ -145,7 +135,7 @@ def store_message(
                 filename=attachment.filename,
                 content_type=attachment.content_type,
                 size=attachment.size,
-                sha256=repo.store_blob(session, attachment.content),
+                sha256=store_blob(session, attachment.content),
             )
         )
     return message

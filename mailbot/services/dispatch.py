@@ -13,13 +13,12 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.config import Config
 from mailbot.domain.errors import SendPermanentError, SendTemporaryError, SmtpUnavailableError
 from mailbot.domain.model import MessageKind
 from mailbot.domain.ports import Clock, MailSender
+from mailbot.persistence import outbox as outbox_queries
+from mailbot.persistence.session import Session, Sessions
 from mailbot.persistence.tables import CaseRow, OutboxRow
 from mailbot.services.outbox import Outbox
 
@@ -37,7 +36,7 @@ class Dispatcher:
     def __init__(
         self,
         config: Config,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         sender: MailSender,
         outbox: Outbox,
         clock: Clock,
@@ -58,14 +57,7 @@ class Dispatcher:
         transaction so one bad row never holds back the others."""
         stats = DispatchStats()
         with self.sessions() as session:
-            due = list(
-                session.execute(
-                    select(OutboxRow.id)
-                    .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= self.clock())
-                    .order_by(OutboxRow.id)
-                    .limit(limit)
-                ).scalars()
-            )
+            due = outbox_queries.due_ids(session, self.clock(), limit)
         for row_id in due:
             if stop is not None and stop.is_set():
                 break
@@ -78,13 +70,8 @@ class Dispatcher:
     def _deliver(self, row_id: int, stats: DispatchStats) -> bool:
         """Try one row; False when the SMTP server could not be reached at all."""
         with self.sessions.begin() as session:
-            # FOR UPDATE SKIP LOCKED (PostgreSQL): a row another instance is sending right
-            # now is skipped, not sent twice. SQLite's BEGIN IMMEDIATE serialises instead.
-            row = session.execute(
-                select(OutboxRow)
-                .where(OutboxRow.id == row_id, OutboxRow.status == "pending")
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
+            # A row another instance is sending right now is skipped, not sent twice.
+            row = outbox_queries.claim(session, row_id)
             if row is None:
                 return True  # sent, or being sent, by another instance
             recipients = [r for r in row.recipients.split(",") if r]
@@ -114,7 +101,7 @@ class Dispatcher:
                 stats.failed += 1
                 return True
             row.attempts += 1
-            row.status = "sent"
+            row.status = outbox_queries.SENT
             row.sent_at = self.clock()
             row.last_error = ""
             stats.sent += 1
@@ -122,7 +109,7 @@ class Dispatcher:
             return True
 
     def _give_up(self, session: Session, row: OutboxRow, reason: str) -> None:
-        row.status = "failed"
+        row.status = outbox_queries.FAILED
         row.last_error = reason
         log.error("dispatch: outbox=%s kind=%s failed for good: %s", row.id, row.kind, reason)
         if row.kind == MessageKind.NOTICE.value and row.key.startswith("failure:"):

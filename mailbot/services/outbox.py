@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot.domain.model import Address, Direction, MessageKind
 from mailbot.outbound.compose import ComposedMail, compose, new_message_id
 from mailbot.outbound.render import TemplateRenderer
+from mailbot.persistence import outbox as outbox_queries
+from mailbot.persistence.session import Session
 from mailbot.persistence.tables import CaseRow, MessageRow, OutboxRow
 
 
@@ -38,8 +37,7 @@ class Outbox:
         **values: object,
     ) -> OutboxRow | None:
         """Render and queue one mail; a second call with the same key does nothing."""
-        exists = session.execute(select(OutboxRow.id).where(OutboxRow.key == key)).first()
-        if exists is not None:
+        if outbox_queries.key_exists(session, key):
             return None
         rendered = self.renderer.render(template, **{**(context or {}), **values})
         composed: ComposedMail = compose(
@@ -61,7 +59,7 @@ class Outbox:
             recipients=",".join(composed.recipients),
             subject=composed.subject,
             content=composed.content,
-            status="pending",
+            status=outbox_queries.PENDING,
             attempts=0,
             next_attempt_at=now,
             last_error="",

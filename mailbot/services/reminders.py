@@ -15,20 +15,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.config import Config
 from mailbot.domain.model import Address, CaseState, MessageKind
 from mailbot.domain.ports import Clock
 from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_due_moment
-from mailbot.persistence.tables import CaseRow, OutboxRow, ReminderRow
+from mailbot.persistence import cases as case_queries
+from mailbot.persistence.outbox import existing_keys
+from mailbot.persistence.reminders import sent_moments
+from mailbot.persistence.session import Session, Sessions
+from mailbot.persistence.tables import CaseRow, ReminderRow
 from mailbot.services.cases import CaseLine, case_line
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value)
 DUE_SOON_DAYS = 7  # "due this week" in the digest
 
 
@@ -51,9 +51,7 @@ class ReminderPlan:
 
 
 class ReminderService:
-    def __init__(
-        self, config: Config, sessions: sessionmaker[Session], outbox: Outbox, clock: Clock
-    ) -> None:
+    def __init__(self, config: Config, sessions: Sessions, outbox: Outbox, clock: Clock) -> None:
         self.config = config
         self.sessions = sessions
         self.outbox = outbox
@@ -77,14 +75,8 @@ class ReminderService:
         """Every mail the pass for `day` would queue, without queueing anything."""
         plan = ReminderPlan(day)
         horizon = day + timedelta(days=max(self.rules.before_days, default=0) + 1)
-        cases = list(
-            session.execute(
-                select(CaseRow)
-                .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= horizon)
-                .order_by(CaseRow.deadline, CaseRow.id)
-            ).scalars()
-        )
-        sent = self._sent_moments(session, [c.id for c in cases])
+        cases = case_queries.open_cases_due_by(session, horizon)
+        sent = sent_moments(session, [c.id for c in cases])
         due: list[tuple[CaseRow, Moment]] = []
         for case in cases:
             filed = case.received_at.astimezone(self.tz).date()
@@ -98,25 +90,9 @@ class ReminderService:
             plan.mails.extend(self._per_case(case, moment, day) for case, moment in due)
         elif today_is_send_day and self.calendar.is_working_day(day):
             digests = list(self._digests(session, day, due))
-            done = set(
-                session.execute(
-                    select(OutboxRow.key).where(OutboxRow.key.in_([d.key for d in digests]))
-                ).scalars()
-            )
+            done = existing_keys(session, [d.key for d in digests])
             plan.mails.extend(d for d in digests if d.key not in done)
         return plan
-
-    def _sent_moments(self, session: Session, case_ids: Sequence[int]) -> dict[int, set[str]]:
-        sent: dict[int, set[str]] = defaultdict(set)
-        for start in range(0, len(case_ids), 5000):  # keep IN lists within driver limits
-            chunk = case_ids[start : start + 5000]
-            for case_id, moment in session.execute(
-                select(ReminderRow.case_id, ReminderRow.moment).where(
-                    ReminderRow.case_id.in_(chunk)
-                )
-            ):
-                sent[case_id].add(moment)
-        return sent
 
     def _line(self, case: CaseRow, day: date, moment: Moment | None = None) -> CaseLine:
         return case_line(case, day, moment.key if moment else None)
@@ -146,18 +122,7 @@ class ReminderService:
         """One mail per recipient per working day: the coordinator sees every open case
         that needs attention, a service its own, the escalation address the overdue ones
         on days an escalation moment falls."""
-        cases = list(
-            session.execute(
-                select(CaseRow)
-                .where(CaseRow.state.in_(OPEN_STATES))
-                .where(
-                    (CaseRow.deadline <= day + timedelta(days=DUE_SOON_DAYS))
-                    | (CaseRow.state == CaseState.RECEIVED.value)
-                    | (CaseRow.service_email.is_not(None))
-                )
-                .order_by(CaseRow.deadline, CaseRow.id)
-            ).scalars()
-        )
+        cases = case_queries.digest_cases(session, day + timedelta(days=DUE_SOON_DAYS))
         if not cases:
             return
         coordinator = self.config.staff.coordinator.lower()
@@ -240,15 +205,10 @@ class ReminderService:
                         created_at=now,
                     )
                 )
-            by_ref = {}
+            by_ref: dict[str, CaseRow] = {}
             if plan.mails and self.config.reminders.mode == "per_case":
                 refs = [m.cases[0].reference for m in plan.mails]
-                by_ref = {
-                    c.reference: c
-                    for c in session.execute(
-                        select(CaseRow).where(CaseRow.reference.in_(refs))
-                    ).scalars()
-                }
+                by_ref = case_queries.cases_by_reference(session, refs)
             for mail in plan.mails:
                 self._enqueue(session, mail, day, now, by_ref.get(mail.cases[0].reference))
         if plan.mails:

@@ -15,22 +15,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.config import Config
 from mailbot.domain.deadline import add_months
-from mailbot.domain.model import CaseState
 from mailbot.domain.ports import Clock
-from mailbot.persistence.tables import (
-    AttachmentRow,
-    Blob,
-    CaseRow,
-    MailboxItemRow,
-    MessageRow,
-    OutboxRow,
-    ReminderRow,
-)
+from mailbot.persistence import cases as case_queries
+from mailbot.persistence.blobs import drop_orphans
+from mailbot.persistence.mailbox import items_to_purge
+from mailbot.persistence.outbox import delete_unlinked_before
+from mailbot.persistence.session import Session, Sessions
+from mailbot.persistence.tables import CaseRow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +41,7 @@ class RetentionReport:
 
 
 class RetentionService:
-    def __init__(self, config: Config, sessions: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(self, config: Config, sessions: Sessions, clock: Clock) -> None:
         self.config = config
         self.sessions = sessions
         self.clock = clock
@@ -63,37 +56,14 @@ class RetentionService:
         return now - timedelta(days=period.days)
 
     def due(self, session: Session, cutoff: datetime) -> list[CaseRow]:
-        finished = func.coalesce(CaseRow.closed_at, CaseRow.answered_at)
-        return list(
-            session.execute(
-                select(CaseRow)
-                .where(
-                    CaseRow.state.in_([CaseState.CLOSED.value, CaseState.ANSWERED.value]),
-                    CaseRow.purged_at.is_(None),
-                    finished.is_not(None),
-                    finished < cutoff,
-                )
-                .order_by(CaseRow.id)
-            ).scalars()
-        )
+        return case_queries.finished_before(session, cutoff)
 
     def run_pass(self, dry_run: bool = False) -> RetentionReport:
         report = RetentionReport(cutoff=self.cutoff())
         with self.sessions.begin() as session:
             cases = self.due(session, report.cutoff)
             report.cases = [c.reference for c in cases]
-            items = list(
-                session.execute(
-                    select(MailboxItemRow).where(
-                        MailboxItemRow.raw_sha256.is_not(None),
-                        (MailboxItemRow.case_id.in_([c.id for c in cases]))
-                        | (
-                            MailboxItemRow.case_id.is_(None)
-                            & (MailboxItemRow.processed_at < report.cutoff)
-                        ),
-                    )
-                ).scalars()
-            )
+            items = items_to_purge(session, [c.id for c in cases], report.cutoff)
             report.items = len(items)
             for item in items:
                 if item.moved_to:
@@ -106,14 +76,8 @@ class RetentionService:
             for case in cases:
                 self._purge(session, case)
             # staff notices about mail that opened no case (quarantine) quote its headers
-            session.execute(
-                delete(OutboxRow).where(
-                    OutboxRow.case_id.is_(None),
-                    OutboxRow.status != "pending",
-                    OutboxRow.created_at < report.cutoff,
-                )
-            )
-            report.blobs = self._drop_orphan_blobs(session)
+            delete_unlinked_before(session, report.cutoff)
+            report.blobs = drop_orphans(session)
         if report.cases or report.items:
             log.info(
                 "retention: personal data removed from %s cases and %s mails (%s blobs)",
@@ -124,29 +88,5 @@ class RetentionService:
         return report
 
     def _purge(self, session: Session, case: CaseRow) -> None:
-        message_ids = select(MessageRow.id).where(MessageRow.case_id == case.id)
-        session.execute(delete(AttachmentRow).where(AttachmentRow.message_id.in_(message_ids)))
-        session.execute(delete(MessageRow).where(MessageRow.case_id == case.id))
-        session.execute(delete(OutboxRow).where(OutboxRow.case_id == case.id))
-        session.execute(delete(ReminderRow).where(ReminderRow.case_id == case.id))
-        session.execute(
-            update(CaseRow)
-            .where(CaseRow.id == case.id)
-            .values(
-                citizen_name="",
-                citizen_email="",
-                citizen_address=None,
-                subject=PURGED_SUBJECT,
-                purged_at=self.clock(),
-            )
-        )
+        case_queries.purge_personal_data(session, case, PURGED_SUBJECT, self.clock())
         log.info("retention: case=%s personal data removed", case.reference)
-
-    def _drop_orphan_blobs(self, session: Session) -> int:
-        used = (
-            exists().where(MessageRow.raw_sha256 == Blob.sha256)
-            | exists().where(AttachmentRow.sha256 == Blob.sha256)
-            | exists().where(MailboxItemRow.raw_sha256 == Blob.sha256)
-        )
-        result = session.execute(delete(Blob).where(~used))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,244 +1,161 @@
-"""What the coordinator does from an ordinary mail client: reasoned answers (noticed in the
-sent folder or as a Bcc copy), commands by mail (#ontvankelijk ...) and letters or
-forwarded complaints registered with #brief / #nieuw.
+"""Carrying out what the coordinator does from an ordinary mail client: reasoned answers
+(noticed in the sent folder or as a Bcc copy), commands by mail (#ontvankelijk ...) and
+letters or forwarded complaints registered with #brief / #nieuw.
 
-Runs inside intake's transaction for one mail, so a command and its effects (state, outbox
-rows for the confirmation, the citizen's reply, the service's request) commit together or
-not at all. Commands are obeyed only from the sent folder (the shared mailbox itself) or
-from a staff address whose domain a trusted receiving server vouched for; confirmations
-go to staff only, never to the citizen.
+Runs inside intake's transaction for one mail. Commands go plan (pure, in
+domain/commands/rules.py) -> carry out (in a savepoint, so state and outbox rows commit
+together or not at all) -> confirm (a reply to staff only, never to the citizen). Whether
+a sender may command at all was decided before (domain/classify.py).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, time
 
-from sqlalchemy.orm import Session
-
 from mailbot.config import Config
+from mailbot.domain.classify import RefusedCommands, SentAnswer, StaffCommands
 from mailbot.domain.commands import (
+    CREATING,
+    NOTHING_DONE,
     REASON_LABELS,
+    CaseFacts,
     CitizenDetails,
     Command,
-    CommandError,
     CommandName,
-    apply,
-    parse_commands,
+    Step,
+    plan_commands,
 )
-from mailbot.domain.model import (
-    Address,
-    CaseState,
-    Channel,
-    Direction,
-    InboundMail,
-    MailboxMessage,
-    MessageKind,
-    Outcome,
-)
+from mailbot.domain.model import Address, CaseState, Channel, Direction, MessageKind, Outcome
 from mailbot.domain.ports import Clock
-from mailbot.domain.quoting import first_lines
 from mailbot.domain.reference import find_references
-from mailbot.domain.trust import verified_sender
+from mailbot.persistence.session import Session
 from mailbot.persistence.tables import CaseRow, MessageRow
-from mailbot.services.cases import case_line, find_case, open_case, store_message
+from mailbot.services.arrival import Arrival, Handled
+from mailbot.services.cases import case_line, open_case, store_message
+from mailbot.services.notices import StaffNotices
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class StaffOutcome:
-    outcome: Outcome
-    case: CaseRow | None
-    reason: str = ""
+Effect = Callable[[Session, CaseRow, Command, datetime], str]
 
 
 class StaffMail:
-    def __init__(self, config: Config, outbox: Outbox, clock: Clock) -> None:
+    def __init__(self, config: Config, outbox: Outbox, notices: StaffNotices, clock: Clock) -> None:
         self.config = config
         self.outbox = outbox
+        self.notices = notices
         self.clock = clock
+        # What a command does beyond the state change; its text follows the confirmation.
+        self.effects: dict[CommandName, Effect] = {
+            CommandName.ONONTVANKELIJK: self._inadmissible,
+            CommandName.BEANTWOORD: self._answered,
+            CommandName.AFSLUITEN: self._closed,
+            CommandName.HEROPEN: self._reopened,
+            CommandName.DIENST: self._service,
+            CommandName.NOTITIE: self._note,
+        }
 
-    # -- recognising ------------------------------------------------------------------
+    # -- answers ----------------------------------------------------------------------
 
-    def is_staff(self, mail: InboundMail) -> bool:
-        return mail.sender is not None and mail.sender.email.lower() in self.config.staff.addresses
-
-    def verification(self, mail: InboundMail) -> str | None:
-        if mail.sender is None:
-            return None
-        return verified_sender(
-            mail.sender.email,
-            mail.header_all("Authentication-Results"),
-            self.config.staff.authserv_ids,
-        )
-
-    def find_case(self, session: Session, mail: InboundMail) -> CaseRow | None:
-        return find_case(session, mail, self.config.cases.reference_prefix)
-
-    def is_to_citizen(self, mail: InboundMail, case: CaseRow) -> bool:
-        recipients = {a.email.lower() for a in (*mail.to, *mail.cc)}
-        bcc = {a.strip().lower() for h in mail.header_all("Bcc") for a in h.split(",")}
-        return bool(case.citizen_email) and case.citizen_email.lower() in recipients | bcc
-
-    # -- the sent folder ----------------------------------------------------------------
-
-    def from_sent_folder(
-        self, session: Session, item: MailboxMessage, raw_sha: str, mail: InboundMail
-    ) -> StaffOutcome:
-        """A mail sent from the shared mailbox: an answer, a command, or unrelated."""
-        parsed = parse_commands(mail.body_text)
-        if parsed.commands or parsed.errors:
-            return self.execute(session, item, raw_sha, mail, trusted_by="sent folder")
-        case = self.find_case(session, mail)
-        if case is None:
-            return StaffOutcome(Outcome.NO_CASE, None, "sent mail about no case")
-        self._record_out(session, case, mail, item, raw_sha)
-        return StaffOutcome(Outcome.STAFF_MAIL, case)
-
-    def _record_out(
-        self,
-        session: Session,
-        case: CaseRow,
-        mail: InboundMail,
-        item: MailboxMessage,
-        raw_sha: str,
-    ) -> MessageRow:
+    def sent_answer(self, session: Session, arrival: Arrival, decision: SentAnswer) -> Handled:
         """A staff mail about a case: the reasoned answer when it goes to the citizen."""
-        answer = self.is_to_citizen(mail, case)
-        row = self._store(
-            session,
-            case,
-            mail,
-            item,
-            raw_sha,
-            MessageKind.ANSWER if answer else MessageKind.CORRESPONDENCE,
-            Direction.OUT,
-        )
-        if answer and case.state in (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value):
+        case = _row(session, decision.case.id)
+        kind = MessageKind.ANSWER if decision.to_citizen else MessageKind.CORRESPONDENCE
+        self._store(session, arrival, case, kind, Direction.OUT)
+        if decision.to_citizen and case.state in (
+            CaseState.RECEIVED.value,
+            CaseState.IN_PROGRESS.value,
+        ):
             case.state = CaseState.ANSWERED.value
-            case.answered_at = item.arrived_at
-            log.info("staff: case=%s answered (message in %s)", case.reference, item.folder)
-        return row
+            case.answered_at = arrival.item.arrived_at
+            log.info("staff: case=%s answered (message in %s)", case.reference, arrival.item.folder)
+        return Handled(Outcome.STAFF_MAIL, case)
 
-    # -- the inbox ----------------------------------------------------------------------
-
-    def from_staff_in_inbox(
-        self, session: Session, item: MailboxMessage, raw_sha: str, mail: InboundMail
-    ) -> StaffOutcome | None:
-        """A staff member's mail in the inbox; None when it is just an ordinary mail."""
-        parsed = parse_commands(mail.body_text)
-        evidence = self.verification(mail)
-        if parsed.commands or parsed.errors:
-            if evidence is None:
-                self._refuse(session, mail)
-                return StaffOutcome(
-                    Outcome.NO_CASE, None, "command from an unverified sender refused"
-                )
-            return self.execute(session, item, raw_sha, mail, trusted_by=evidence)
-        case = self.find_case(session, mail)
-        if case is not None and evidence is not None and self.is_to_citizen(mail, case):
-            # A Bcc copy of the coordinator's answer, sent from another mailbox.
-            self._record_out(session, case, mail, item, raw_sha)
-            return StaffOutcome(Outcome.STAFF_MAIL, case)
-        return None
-
-    def _refuse(self, session: Session, mail: InboundMail) -> None:
-        sender = mail.sender.email if mail.sender else "(geen afzender)"
-        log.warning("staff: command mail not verified, refused (message %s)", mail.message_id)
-        self.outbox.enqueue(
-            session,
-            key=f"refused:{mail.message_id}",
-            kind=MessageKind.NOTICE,
-            template="staff_confirmation",
-            to=[Address(self.config.staff.coordinator)],
-            now=self.clock(),
-            auto_submitted="auto-replied",
-            original_subject=mail.subject,
-            case_line=None,
-            commands=[],
-            errors=[
-                f"Commando's geweigerd: de afzender {sender} is niet bevestigd door jullie "
-                "mailserver (geen DMARC- of DKIM-pass). Was dit echt iemand van de "
-                "klachtendienst, stuur het commando dan vanuit de klachtenmailbox."
-            ],
+    def refused(self, session: Session, arrival: Arrival, decision: RefusedCommands) -> Handled:
+        log.warning(
+            "staff: command mail not verified, refused (message %s)", arrival.mail.message_id
         )
+        self.notices.refused_command(session, arrival.mail)
+        return Handled(Outcome.NO_CASE, None, decision.reason)
 
-    # -- commands -----------------------------------------------------------------------
+    # -- commands: plan, carry out, confirm ---------------------------------------------
 
-    def execute(
-        self,
-        session: Session,
-        item: MailboxMessage,
-        raw_sha: str,
-        mail: InboundMail,
-        trusted_by: str,
-    ) -> StaffOutcome:
-        parsed = parse_commands(mail.body_text)
+    def commands(self, session: Session, arrival: Arrival, decision: StaffCommands) -> Handled:
+        parsed = decision.parsed
+        case = _row(session, decision.case.id) if decision.case is not None else None
+        creating = next((c for c in parsed.commands if c.name in CREATING), None)
         done: list[str] = []
-        errors: list[str] = list(parsed.errors)
-        creating = [c for c in parsed.commands if c.name in (CommandName.NIEUW, CommandName.BRIEF)]
-        case: CaseRow | None = None
-        if errors:
+        if parsed.errors:
             # All or nothing: a mail with a typo in one line does none of its commands, so
             # the coordinator never has to work out which half was carried out.
-            errors.insert(0, "Niets uitgevoerd: verbeter de fout en stuur de mail opnieuw.")
-            case = None if creating else self.find_case(session, mail)
-            creating = []
-            others: list[Command] = []
-        elif creating:
-            case = self._register(session, item, raw_sha, mail, creating[0], parsed.details)
-            if case is not None:
-                done.append(f"Dossier {case.reference} aangemaakt.")
-            else:
-                errors.append("Geen dossier aangemaakt: vermeld minstens 'Naam:' of 'E-mail:'.")
+            errors = [NOTHING_DONE, *parsed.errors]
+            case = None if creating else case
         else:
-            case = self.find_case(session, mail)
-        if not errors:
-            others = [c for c in parsed.commands if c not in creating]
-        if case is None and others:
-            refs = find_references(mail.subject, self.config.cases.reference_prefix)
-            errors.append(
-                f"Onbekend dossier {refs[0]}."
-                if refs
-                else "Geen dossiernummer gevonden: zet het (bv. KL-2026-0042) in het onderwerp."
-            )
-            others = []
-        if case is not None and not creating:
-            self._store(session, case, mail, item, raw_sha, MessageKind.COMMAND, Direction.IN)
-        if others:
-            assert case is not None
-            # A savepoint: when one command is not allowed, the ones before it are undone
-            # too (state, outbox rows), and the reply says nothing was carried out.
-            savepoint = session.begin_nested()
-            carried_out: list[str] = []
-            for command in others:
-                try:
-                    carried_out.append(self._run(session, case, command, mail))
-                except CommandError as exc:
-                    errors.append(str(exc))
-                    break
-            if errors:
-                savepoint.rollback()
-                session.refresh(case)
-                if len(others) > 1:
-                    errors.insert(0, "Niets uitgevoerd: de commando's hieronder horen samen.")
-            else:
-                savepoint.commit()
-                done.extend(carried_out)
+            if creating is not None:
+                case = self._register(session, arrival, creating, parsed.details)
+                done.append(f"Dossier {case.reference} aangemaakt.")
+            others = [c for c in parsed.commands if c.name not in CREATING]
+            errors = self._carry_out(session, arrival, case, others, done)
+        if case is not None and creating is None:
+            self._store(session, arrival, case, MessageKind.COMMAND, Direction.IN)
         log.info(
             "staff: commands from %s: %s done, %s refused (case %s)",
-            trusted_by,
+            decision.trusted_by,
             len(done),
             len(errors),
             case.reference if case else "-",
         )
+        self._confirm(session, arrival, case, done, errors)
+        return Handled(Outcome.COMMAND, case, "; ".join(errors))
+
+    def _carry_out(
+        self,
+        session: Session,
+        arrival: Arrival,
+        case: CaseRow | None,
+        commands: list[Command],
+        done: list[str],
+    ) -> list[str]:
+        if not commands:
+            return []
+        if case is None:
+            refs = find_references(arrival.mail.subject, self.config.cases.reference_prefix)
+            if refs:
+                return [f"Onbekend dossier {refs[0]}."]
+            return ["Geen dossiernummer gevonden: zet het (bv. KL-2026-0042) in het onderwerp."]
+        facts = CaseFacts(case.reference, CaseState(case.state), case.admissible)
+        plan = plan_commands(commands, facts, self.config.staff.services)
+        if not plan.ok:
+            return list(plan.errors)
+        # A savepoint: what the commands change (state, outbox rows) commits with the
+        # mail or not at all.
+        with session.begin_nested():
+            done.extend(self._step(session, case, step) for step in plan.steps)
+        return []
+
+    def _step(self, session: Session, case: CaseRow, step: Step) -> str:
+        case.state = step.transition.state.value
+        case.admissible = step.transition.admissible
+        effect = self.effects.get(step.command.name)
+        extra = effect(session, case, step.command, self.clock()) if effect else ""
+        return step.transition.message + extra
+
+    def _confirm(
+        self,
+        session: Session,
+        arrival: Arrival,
+        case: CaseRow | None,
+        done: list[str],
+        errors: list[str],
+    ) -> None:
+        mail = arrival.mail
         sender = mail.sender.email.lower() if mail.sender else ""
-        reply_to = (
-            sender if sender in self.config.staff.addresses else self.config.staff.coordinator
-        )
+        staff = self.config.staff
+        reply_to = sender if sender in staff.addresses else staff.coordinator
+        today = self.clock().astimezone(self.config.cases.timezone).date()
         self.outbox.enqueue(
             session,
             key=f"confirm:{mail.message_id}",
@@ -253,51 +170,12 @@ class StaffMail:
             original_subject=mail.subject,
             commands=done,
             errors=errors,
-            case_line=(
-                case_line(case, self.clock().astimezone(self.config.cases.timezone).date())
-                if case is not None
-                else None
-            ),
+            case_line=case_line(case, today) if case is not None else None,
         )
-        return StaffOutcome(Outcome.COMMAND, case, "; ".join(errors))
 
-    def _run(self, session: Session, case: CaseRow, command: Command, mail: InboundMail) -> str:
-        now = self.clock()
-        if command.name is CommandName.NOTITIE:
-            self._note(session, case, command.argument, now)
-            return f"Notitie toegevoegd aan {case.reference}."
-        if command.name is CommandName.DIENST:
-            name = command.argument.strip().lower()
-            address = self.config.staff.services.get(name)
-            if address is None:
-                known = ", ".join(sorted(self.config.staff.services)) or "(geen ingesteld)"
-                raise CommandError(f"Onbekende dienst '{command.argument}'. Bekend: {known}.")
-        transition = apply(command, CaseState(case.state), case.admissible, case.reference)
-        case.state = transition.state.value
-        case.admissible = transition.admissible
-        if command.name is CommandName.ONONTVANKELIJK:
-            assert command.reason is not None
-            case.inadmissible_reason = command.reason.value
-            case.closed_at = now
-            return transition.message + self._tell_inadmissible(session, case, command, now)
-        if command.name is CommandName.BEANTWOORD:
-            assert command.outcome is not None
-            case.outcome = command.outcome.value
-            case.answered_at = case.answered_at or now
-        elif command.name is CommandName.AFSLUITEN:
-            case.closed_at = now
-        elif command.name is CommandName.HEROPEN:
-            case.closed_at = None
-            if case.admissible is None:  # reopening an inadmissible case reopens that too
-                case.inadmissible_reason = None
-        elif command.name is CommandName.DIENST:
-            name = command.argument.strip().lower()
-            case.service = name
-            case.service_email = self.config.staff.services[name]
-            self._ask_service(session, case, name, now)
-        return transition.message
+    # -- the effects of each command ----------------------------------------------------
 
-    def _note(self, session: Session, case: CaseRow, text: str, now: datetime) -> None:
+    def _note(self, session: Session, case: CaseRow, command: Command, now: datetime) -> str:
         session.add(
             MessageRow(
                 case_id=case.id,
@@ -309,19 +187,38 @@ class StaffMail:
                 recipients="",
                 subject="Notitie",
                 at=now,
-                body_text=text,
+                body_text=command.argument,
                 raw_sha256=None,
             )
         )
+        return ""
 
-    def _tell_inadmissible(
+    def _answered(self, session: Session, case: CaseRow, command: Command, now: datetime) -> str:
+        assert command.outcome is not None
+        case.outcome = command.outcome.value
+        case.answered_at = case.answered_at or now
+        return ""
+
+    def _closed(self, session: Session, case: CaseRow, command: Command, now: datetime) -> str:
+        case.closed_at = now
+        return ""
+
+    def _reopened(self, session: Session, case: CaseRow, command: Command, now: datetime) -> str:
+        case.closed_at = None
+        if case.admissible is None:  # reopening an inadmissible case reopens that too
+            case.inadmissible_reason = None
+        return ""
+
+    def _inadmissible(
         self, session: Session, case: CaseRow, command: Command, now: datetime
     ) -> str:
         assert command.reason is not None
+        case.inadmissible_reason = command.reason.value
+        case.closed_at = now
         label = REASON_LABELS[command.reason]
         if not case.citizen_email:
             return f" Reden: {label}. Er is geen e-mailadres: laat de indiener per brief weten."
-        complaint = next((m for m in case.messages if m.kind == MessageKind.COMPLAINT.value), None)
+        complaint = _first_of(case, MessageKind.COMPLAINT)
         self.outbox.enqueue(
             session,
             key=f"inadmissible:{case.reference}:{now.isoformat()}",
@@ -339,15 +236,11 @@ class StaffMail:
         )
         return f" Reden: {label}. De indiener krijgt een gemotiveerd antwoord per mail."
 
-    def _ask_service(self, session: Session, case: CaseRow, name: str, now: datetime) -> None:
-        complaint = next(
-            (
-                m
-                for m in case.messages
-                if m.kind in (MessageKind.COMPLAINT.value, MessageKind.LETTER.value)
-            ),
-            None,
-        )
+    def _service(self, session: Session, case: CaseRow, command: Command, now: datetime) -> str:
+        name = command.argument.strip().lower()
+        case.service = name
+        case.service_email = self.config.staff.services[name]
+        complaint = _first_of(case, MessageKind.COMPLAINT, MessageKind.LETTER)
         self.outbox.enqueue(
             session,
             key=f"service:{case.reference}:{name}:{now.isoformat()}",
@@ -362,63 +255,58 @@ class StaffMail:
             complaint_text=complaint.body_text if complaint else "",
             note=None,
         )
+        return ""
 
     # -- letters and forwarded complaints -----------------------------------------------
 
     def _register(
         self,
         session: Session,
-        item: MailboxMessage,
-        raw_sha: str,
-        mail: InboundMail,
+        arrival: Arrival,
         command: Command,
         details: CitizenDetails | None,
-    ) -> CaseRow | None:
-        if details is None or not (details.name or details.email):
-            return None
-        tz = self.config.cases.timezone
-        received_at = item.arrived_at
+    ) -> CaseRow:
+        # The parser reports a #nieuw or #brief without a name as an error.
+        assert details is not None
+        received_at = arrival.item.arrived_at
         if details.received_on is not None:
             # A letter counts from the day it arrived (its postmark): noon of that day.
-            received_at = datetime.combine(details.received_on, time(12), tz)
-        letter = command.name is CommandName.BRIEF
+            received_at = datetime.combine(
+                details.received_on, time(12), self.config.cases.timezone
+            )
         case = open_case(
             session,
             self.config,
             received_at=received_at,
-            channel=Channel.LETTER if letter else Channel.EMAIL,
+            channel=Channel.LETTER if command.name is CommandName.BRIEF else Channel.EMAIL,
             citizen=Address((details.email or "").lower(), details.name),
-            subject=details.subject or mail.subject,
+            subject=details.subject or arrival.mail.subject,
             now=self.clock(),
         )
         case.citizen_address = details.address
-        message = self._store(session, case, mail, item, raw_sha, MessageKind.LETTER, Direction.IN)
-        message.body_text = details.text or mail.body_text
+        message = self._store(session, arrival, case, MessageKind.LETTER, Direction.IN)
+        message.body_text = details.text or arrival.mail.body_text
         return case
-
-    # -- storage ------------------------------------------------------------------------
 
     def _store(
         self,
         session: Session,
+        arrival: Arrival,
         case: CaseRow,
-        mail: InboundMail,
-        item: MailboxMessage,
-        raw_sha: str,
         kind: MessageKind,
         direction: Direction,
     ) -> MessageRow:
-        return store_message(session, case, mail, kind, raw_sha, item, direction)
+        return store_message(
+            session, case, arrival.mail, kind, arrival.raw_sha, arrival.item, direction
+        )
 
 
-def follow_up_context(case: CaseRow, mail: InboundMail, at: datetime) -> dict[str, object]:
-    closed = case.state in (CaseState.CLOSED.value, CaseState.ANSWERED.value)
-    return {
-        "reference": case.reference,
-        "subject": case.subject,
-        "sender": str(mail.sender) if mail.sender else "(onbekend)",
-        "at": at,
-        "closed": closed,
-        "state": "afgesloten" if case.state == CaseState.CLOSED.value else "beantwoord",
-        "first_lines": first_lines(mail.body_text, 12),
-    }
+def _row(session: Session, case_id: int) -> CaseRow:
+    case = session.get(CaseRow, case_id)
+    assert case is not None, f"case {case_id} vanished within the transaction"
+    return case
+
+
+def _first_of(case: CaseRow, *kinds: MessageKind) -> MessageRow | None:
+    wanted = {k.value for k in kinds}
+    return next((m for m in case.messages if m.kind in wanted), None)

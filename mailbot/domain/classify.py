@@ -1,0 +1,222 @@
+"""What an inbound mail *is*: one pure decision per mail, before anything is done.
+
+`classify` looks at the parsed mail, the folder it came from, the intake rules (who is
+staff, which servers we trust, the form's robot) and a read-only view of what is already
+known (`Known`: stored Message-IDs, the case a mail threads into). It returns one small
+tagged value; `services/intake.py` carries it out in one transaction with one handler per
+kind. Nothing here reads a database, a mailbox or the clock, so every rule is unit-tested
+without servers (tests/test_classify.py).
+
+The order of the rules is the order of this function, top to bottom:
+
+1. Duplicate    the same mail was stored before
+2. sent folder  mailbot's own mail (Ignore), commands (StaffCommands), an answer or other
+                mail about a case (SentAnswer), anything else (Ignore)
+3. Bounce       a delivery status notification, with the case it is about when known
+4. staff        commands from a verified staff sender (StaffCommands), from an unverified
+                one (RefusedCommands); a verified Bcc copy of an answer (SentAnswer)
+5. Form         the website form's robot
+6. FollowUp     a mail in the thread of a known case (automatic replies included)
+7. Ignore       our own mail come back, other automatic mail without a case
+8. NewCase      everything else, with the reason when no receipt may be sent
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailbot.domain.autoreply import (
+    ReplyPolicy,
+    is_auto_submitted,
+    is_bounce,
+    is_own_message_id,
+    no_reply_reason,
+)
+from mailbot.domain.commands import ParsedCommands, parse_commands
+from mailbot.domain.model import InboundMail
+from mailbot.domain.trust import verified_sender
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What classification needs to know of a case."""
+
+    id: int
+    reference: str
+    citizen_email: str
+
+
+class Known(Protocol):
+    """A read-only view of what is stored, answered by the intake's transaction."""
+
+    def seen(self, mail: InboundMail) -> bool:
+        """Whether this mail was stored before."""
+
+    def thread_case(self, mail: InboundMail) -> CaseView | None:
+        """The case a reference in the subject or the threading headers point to."""
+
+    def bounced_case(self, mail: InboundMail) -> CaseView | None:
+        """The case whose mail (one of our own Message-IDs) this bounce quotes."""
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """The configuration classification depends on."""
+
+    staff: frozenset[str]  # lowercased staff addresses
+    authserv_ids: frozenset[str]  # receiving servers whose Authentication-Results we trust
+    sent_folder: str | None
+    message_id_domain: str
+    reply_policy: ReplyPolicy
+    form_sender: str | None  # lowercased address of the website form's robot
+
+
+# -- the decisions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    reason: str = "Message-ID stored before"
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Recorded, opens no case, nobody is told."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Bounce:
+    case: CaseView | None
+
+
+@dataclass(frozen=True)
+class StaffCommands:
+    parsed: ParsedCommands
+    case: CaseView | None
+    trusted_by: str  # "sent folder" or the Authentication-Results evidence
+
+
+@dataclass(frozen=True)
+class RefusedCommands:
+    reason: str = "command from an unverified sender refused"
+
+
+@dataclass(frozen=True)
+class SentAnswer:
+    """Staff mail about a case; the reasoned answer when it went to the citizen."""
+
+    case: CaseView
+    to_citizen: bool
+
+
+@dataclass(frozen=True)
+class Form:
+    pass
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    case: CaseView
+    automatic: bool
+
+
+@dataclass(frozen=True)
+class NewCase:
+    no_receipt: str | None  # why no receipt may go out; None: send one
+
+
+Decision = (
+    Duplicate
+    | Ignore
+    | Bounce
+    | StaffCommands
+    | RefusedCommands
+    | SentAnswer
+    | Form
+    | FollowUp
+    | NewCase
+)
+
+
+# -- the rules --------------------------------------------------------------------------
+
+
+def classify(
+    mail: InboundMail,
+    folder: str,
+    known: Known,
+    rules: IntakeRules,
+) -> Decision:
+    """The one decision for this mail; see the module docstring for the order."""
+    if known.seen(mail):
+        return Duplicate()
+    if rules.sent_folder is not None and folder == rules.sent_folder:
+        return _from_sent_folder(mail, known, rules)
+    if is_bounce(mail):
+        return Bounce(known.bounced_case(mail) or known.thread_case(mail))
+    if is_staff(mail, rules) and not is_auto_submitted(mail):
+        staff = _from_staff(mail, known, rules)
+        if staff is not None:
+            return staff
+    if rules.form_sender and mail.sender and mail.sender.email.lower() == rules.form_sender:
+        return Form()
+    case = known.thread_case(mail)
+    if case is not None:
+        return FollowUp(case, automatic=is_auto_submitted(mail))
+    reason = no_reply_reason(mail, rules.reply_policy)
+    if reason == "our own mail":
+        return Ignore("our own mail came back")
+    if is_auto_submitted(mail):
+        return Ignore(f"automatic mail (Auto-Submitted: {mail.header('Auto-Submitted')})")
+    return NewCase(no_receipt=reason)
+
+
+def is_staff(mail: InboundMail, rules: IntakeRules) -> bool:
+    return mail.sender is not None and mail.sender.email.lower() in rules.staff
+
+
+def to_citizen(mail: InboundMail, case: CaseView) -> bool:
+    """Whether a staff mail went to the case's citizen (To, Cc or a recorded Bcc)."""
+    recipients = {a.email.lower() for a in (*mail.to, *mail.cc)}
+    bcc = {a.strip().lower() for h in mail.header_all("Bcc") for a in h.split(",")}
+    return bool(case.citizen_email) and case.citizen_email.lower() in recipients | bcc
+
+
+def verification(mail: InboundMail, rules: IntakeRules) -> str | None:
+    """The evidence that a trusted receiving server vouched for the From domain."""
+    if mail.sender is None:
+        return None
+    return verified_sender(
+        mail.sender.email, mail.header_all("Authentication-Results"), rules.authserv_ids
+    )
+
+
+def _from_sent_folder(mail: InboundMail, known: Known, rules: IntakeRules) -> Decision:
+    """A mail sent from the shared mailbox itself: trusted by where it sits."""
+    if is_own_message_id(mail.message_id, rules.message_id_domain):
+        return Ignore("mailbot's own mail")
+    parsed = parse_commands(mail.body_text)
+    case = known.thread_case(mail)
+    if parsed.commands or parsed.errors:
+        return StaffCommands(parsed, case, trusted_by="sent folder")
+    if case is None:
+        return Ignore("sent mail about no case")
+    return SentAnswer(case, to_citizen(mail, case))
+
+
+def _from_staff(mail: InboundMail, known: Known, rules: IntakeRules) -> Decision | None:
+    """A staff member's mail in the inbox; None when it is just an ordinary mail."""
+    parsed = parse_commands(mail.body_text)
+    evidence = verification(mail, rules)
+    case = known.thread_case(mail)
+    if parsed.commands or parsed.errors:
+        if evidence is None:
+            return RefusedCommands()
+        return StaffCommands(parsed, case, trusted_by=evidence)
+    if case is not None and evidence is not None and to_citizen(mail, case):
+        # A Bcc copy of the coordinator's answer, sent from another mailbox.
+        return SentAnswer(case, to_citizen=True)
+    return None

@@ -1,0 +1,38 @@
+"""Content-addressed storage of raw mails and attachments."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import delete, exists
+from sqlalchemy.orm import Session
+
+from mailbot.persistence.dialect import insert_for
+from mailbot.persistence.tables import AttachmentRow, Blob, MailboxItemRow, MessageRow
+
+
+def store_blob(session: Session, data: bytes) -> str:
+    """The same bytes are stored once. Returns the SHA-256 hex."""
+    digest = hashlib.sha256(data).hexdigest()
+    session.execute(
+        insert_for(session)(Blob)
+        .values(sha256=digest, size=len(data), data=data)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    return digest
+
+
+def load_blob(session: Session, digest: str) -> bytes | None:
+    blob = session.get(Blob, digest)
+    return None if blob is None else blob.data
+
+
+def drop_orphans(session: Session) -> int:
+    """Delete blobs no message, attachment or mailbox record points to; how many."""
+    used = (
+        exists().where(MessageRow.raw_sha256 == Blob.sha256)
+        | exists().where(AttachmentRow.sha256 == Blob.sha256)
+        | exists().where(MailboxItemRow.raw_sha256 == Blob.sha256)
+    )
+    result = session.execute(delete(Blob).where(~used))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

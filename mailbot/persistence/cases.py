@@ -1,0 +1,218 @@
+"""Queries about cases: references, threading, lists and summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from mailbot.domain.model import (
+    AttachmentSummary,
+    CaseState,
+    CaseSummary,
+    Channel,
+    Direction,
+    MessageKind,
+    MessageSummary,
+)
+from mailbot.domain.reference import find_references
+from mailbot.persistence.dialect import insert_for
+from mailbot.persistence.tables import (
+    AttachmentRow,
+    CaseRow,
+    MessageRow,
+    OutboxRow,
+    ReferenceCounter,
+    ReminderRow,
+)
+
+DONE_STATES = (CaseState.CLOSED.value, CaseState.ANSWERED.value)
+OPEN_STATES = (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value)
+
+
+def next_reference_number(session: Session, prefix: str, year: int) -> int:
+    """Atomically hand out the next number for (prefix, year).
+
+    One INSERT .. ON CONFLICT DO UPDATE .. RETURNING: PostgreSQL locks the counter row
+    until commit, SQLite holds its write lock (BEGIN IMMEDIATE), so two processes never
+    get the same number, and a rolled-back transaction gives its number back unseen.
+    """
+    insert = insert_for(session)
+    stmt = (
+        insert(ReferenceCounter)
+        .values(prefix=prefix, year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"],
+            set_={"last_number": ReferenceCounter.last_number + 1},
+        )
+        .returning(ReferenceCounter.last_number)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def find_case_by_reference(session: Session, reference: str) -> CaseRow | None:
+    return session.execute(
+        select(CaseRow).where(CaseRow.reference == reference)
+    ).scalar_one_or_none()
+
+
+def find_case_by_message_ids(session: Session, message_ids: Sequence[str]) -> CaseRow | None:
+    """The case that holds any of these Message-IDs (in or out), newest mention first."""
+    ids = [m for m in message_ids if m]
+    if not ids:
+        return None
+    row = session.execute(
+        select(MessageRow.case_id)
+        .where(MessageRow.message_id.in_(ids))
+        .order_by(MessageRow.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if row is None else session.get(CaseRow, row)
+
+
+def find_thread_case(
+    session: Session, subject: str, message_ids: Sequence[str], prefix: str
+) -> CaseRow | None:
+    """The case a mail belongs to: a known reference in its subject (after any Re:/Antw:
+    prefix), else one of the given Message-IDs (In-Reply-To, then References newest first)."""
+    for ref in find_references(subject, prefix):
+        case = find_case_by_reference(session, str(ref))
+        if case is not None:
+            return case
+    return find_case_by_message_ids(session, message_ids)
+
+
+def cases_by_reference(session: Session, references: Sequence[str]) -> dict[str, CaseRow]:
+    if not references:
+        return {}
+    rows = session.execute(select(CaseRow).where(CaseRow.reference.in_(references))).scalars()
+    return {c.reference: c for c in rows}
+
+
+def earlier_closed(session: Session, case: CaseRow) -> list[tuple[str, str]]:
+    """(reference, subject) of the same citizen's other answered or closed cases."""
+    if not case.citizen_email:
+        return []
+    rows = session.execute(
+        select(CaseRow.reference, CaseRow.subject).where(
+            CaseRow.citizen_email == case.citizen_email,
+            CaseRow.id != case.id,
+            CaseRow.state.in_(DONE_STATES),
+        )
+    )
+    return [(ref, subject) for ref, subject in rows]
+
+
+def open_cases_due_by(session: Session, horizon: date) -> list[CaseRow]:
+    return list(
+        session.execute(
+            select(CaseRow)
+            .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= horizon)
+            .order_by(CaseRow.deadline, CaseRow.id)
+        ).scalars()
+    )
+
+
+def digest_cases(session: Session, due_soon: date) -> list[CaseRow]:
+    """Open cases a digest shows: due soon, not yet assessed, or waiting for a service."""
+    return list(
+        session.execute(
+            select(CaseRow)
+            .where(CaseRow.state.in_(OPEN_STATES))
+            .where(
+                (CaseRow.deadline <= due_soon)
+                | (CaseRow.state == CaseState.RECEIVED.value)
+                | (CaseRow.service_email.is_not(None))
+            )
+            .order_by(CaseRow.deadline, CaseRow.id)
+        ).scalars()
+    )
+
+
+def finished_before(session: Session, cutoff: datetime) -> list[CaseRow]:
+    """Answered or closed cases, not purged yet, finished before the cutoff."""
+    finished = func.coalesce(CaseRow.closed_at, CaseRow.answered_at)
+    return list(
+        session.execute(
+            select(CaseRow)
+            .where(
+                CaseRow.state.in_(DONE_STATES),
+                CaseRow.purged_at.is_(None),
+                finished.is_not(None),
+                finished < cutoff,
+            )
+            .order_by(CaseRow.id)
+        ).scalars()
+    )
+
+
+def purge_personal_data(session: Session, case: CaseRow, subject: str, now: datetime) -> None:
+    """Delete a case's messages, attachments, sent mail and reminders and blank the
+    citizen; what the yearly report counts stays."""
+    message_ids = select(MessageRow.id).where(MessageRow.case_id == case.id)
+    session.execute(delete(AttachmentRow).where(AttachmentRow.message_id.in_(message_ids)))
+    session.execute(delete(MessageRow).where(MessageRow.case_id == case.id))
+    session.execute(delete(OutboxRow).where(OutboxRow.case_id == case.id))
+    session.execute(delete(ReminderRow).where(ReminderRow.case_id == case.id))
+    session.execute(
+        update(CaseRow)
+        .where(CaseRow.id == case.id)
+        .values(
+            citizen_name="",
+            citizen_email="",
+            citizen_address=None,
+            subject=subject,
+            purged_at=now,
+        )
+    )
+
+
+def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:
+    messages: tuple[MessageSummary, ...] = ()
+    if with_messages:
+        messages = tuple(
+            MessageSummary(
+                direction=Direction(m.direction),
+                kind=MessageKind(m.kind),
+                message_id=m.message_id,
+                subject=m.subject,
+                at=m.at,
+                sender=m.sender,
+                recipients=m.recipients,
+                attachments=tuple(
+                    AttachmentSummary(a.filename, a.content_type, a.size, a.sha256)
+                    for a in m.attachments
+                ),
+                body_text=m.body_text,
+                flagged=m.flagged,
+            )
+            for m in case.messages
+        )
+    return CaseSummary(
+        reference=case.reference,
+        state=CaseState(case.state),
+        channel=Channel(case.channel),
+        citizen_email=case.citizen_email,
+        citizen_name=case.citizen_name,
+        subject=case.subject,
+        received_at=case.received_at,
+        deadline=case.deadline,
+        messages=messages,
+        service=case.service,
+        admissible=case.admissible,
+        inadmissible_reason=case.inadmissible_reason,
+        outcome=case.outcome,
+    )
+
+
+def list_cases(
+    session: Session, state: CaseState | None = None, due_before: date | None = None
+) -> list[CaseSummary]:
+    query = select(CaseRow).order_by(CaseRow.received_at, CaseRow.id)
+    if state is not None:
+        query = query.where(CaseRow.state == state.value)
+    if due_before is not None:
+        query = query.where(CaseRow.deadline < due_before)
+    return [case_summary(c) for c in session.execute(query).scalars()]

@@ -1,0 +1,59 @@
+"""What intake recorded per mailbox message, and how far a watched folder was read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.persistence.tables import FolderStateRow, MailboxItemRow, MessageRow
+
+
+def find_mailbox_item(
+    session: Session, folder: str, uidvalidity: int, uid: int
+) -> MailboxItemRow | None:
+    return session.execute(
+        select(MailboxItemRow).where(
+            MailboxItemRow.folder == folder,
+            MailboxItemRow.uidvalidity == uidvalidity,
+            MailboxItemRow.uid == uid,
+        )
+    ).scalar_one_or_none()
+
+
+def message_exists(session: Session, message_id: str) -> bool:
+    """Whether this Message-ID was stored before, in or out (the same mail again, or a
+    copy of a staff mail seen both in the inbox and in the sent folder)."""
+    found = session.execute(
+        select(MessageRow.id).where(MessageRow.message_id == message_id).limit(1)
+    ).first()
+    if found is not None:
+        return True
+    item = session.execute(
+        select(MailboxItemRow.id)
+        .where(
+            MailboxItemRow.message_id == message_id,
+            MailboxItemRow.outcome.not_in(["quarantined"]),
+        )
+        .limit(1)
+    ).first()
+    return item is not None
+
+
+def folder_state(session: Session, folder: str) -> FolderStateRow | None:
+    return session.get(FolderStateRow, folder)
+
+
+def items_to_purge(session: Session, case_ids: list[int], cutoff: datetime) -> list[MailboxItemRow]:
+    """Records whose stored original retention removes: those of the given cases, and
+    those of mail that opened no case, processed before the cutoff."""
+    return list(
+        session.execute(
+            select(MailboxItemRow).where(
+                MailboxItemRow.raw_sha256.is_not(None),
+                (MailboxItemRow.case_id.in_(case_ids))
+                | (MailboxItemRow.case_id.is_(None) & (MailboxItemRow.processed_at < cutoff)),
+            )
+        ).scalars()
+    )

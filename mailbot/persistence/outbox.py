@@ -1,0 +1,73 @@
+"""Queries about the outbox: what waits, what was sent, to whom."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from mailbot.domain.model import MessageKind
+from mailbot.persistence.tables import OutboxRow
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+
+
+def key_exists(session: Session, key: str) -> bool:
+    return session.execute(select(OutboxRow.id).where(OutboxRow.key == key)).first() is not None
+
+
+def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set(session.execute(select(OutboxRow.key).where(OutboxRow.key.in_(keys))).scalars())
+
+
+def due_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Pending rows whose next attempt is due, oldest first."""
+    return list(
+        session.execute(
+            select(OutboxRow.id)
+            .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= now)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def claim(session: Session, row_id: int) -> OutboxRow | None:
+    """The pending row, locked for this transaction; None when it is sent or another
+    instance is sending it now (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN
+    IMMEDIATE serialises instead)."""
+    return session.execute(
+        select(OutboxRow)
+        .where(OutboxRow.id == row_id, OutboxRow.status == PENDING)
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+
+
+def count_receipts_since(session: Session, recipient: str, since: datetime) -> int:
+    return int(
+        session.execute(
+            select(func.count(OutboxRow.id)).where(
+                OutboxRow.kind == MessageKind.RECEIPT.value,
+                OutboxRow.recipients == recipient,
+                OutboxRow.created_at >= since,
+            )
+        ).scalar_one()
+    )
+
+
+def delete_unlinked_before(session: Session, cutoff: datetime) -> None:
+    """Staff notices about mail that opened no case (quarantine) quote its headers:
+    retention deletes them once handled and older than the cutoff."""
+    session.execute(
+        delete(OutboxRow).where(
+            OutboxRow.case_id.is_(None),
+            OutboxRow.status != PENDING,
+            OutboxRow.created_at < cutoff,
+        )
+    )

@@ -1,0 +1,15 @@
+"""What services need of the database layer to hold a transaction: the ORM session, the
+factory that opens one, and the two errors they tell apart."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+Sessions = sessionmaker[Session]
+# Another writer stored the same row at the same moment: roll back and look again.
+WriteConflict = IntegrityError
+# The database itself failed (down, disk full): stop the pass, try again later.
+DatabaseError = SQLAlchemyError
+
+__all__ = ["DatabaseError", "Session", "Sessions", "WriteConflict"]

@@ -1,0 +1,161 @@
+"""Carrying out the decisions about citizens' mail: a new case with its receipt, a case
+from the website form, a follow-up in a known case, a bounce of our own mail."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from mailbot.config import Config
+from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
+from mailbot.domain.form import FormError, parse_form
+from mailbot.domain.model import Address, Channel, MessageKind, Outcome
+from mailbot.domain.ports import Clock
+from mailbot.domain.triage import hints
+from mailbot.persistence import cases as case_queries
+from mailbot.persistence.outbox import count_receipts_since
+from mailbot.persistence.session import Session
+from mailbot.persistence.tables import CaseRow
+from mailbot.services.arrival import Arrival, Handled
+from mailbot.services.cases import open_case, store_message
+from mailbot.services.notices import StaffNotices
+from mailbot.services.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class CitizenMail:
+    def __init__(self, config: Config, outbox: Outbox, notices: StaffNotices, clock: Clock) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.notices = notices
+        self.clock = clock
+
+    def bounce(self, session: Session, arrival: Arrival, decision: Bounce) -> Handled:
+        if decision.case is None:
+            return Handled(Outcome.NO_CASE, None, "bounce of a mail that belongs to no case")
+        case = session.get(CaseRow, decision.case.id)
+        assert case is not None
+        store_message(
+            session, case, arrival.mail, MessageKind.BOUNCE, arrival.raw_sha, arrival.item
+        )
+        self.notices.bounce(session, case, arrival.mail)
+        return Handled(Outcome.BOUNCE, case)
+
+    def follow_up(self, session: Session, arrival: Arrival, decision: FollowUp) -> Handled:
+        case = session.get(CaseRow, decision.case.id)
+        assert case is not None
+        mail, item = arrival.mail, arrival.item
+        kind = MessageKind.AUTO_REPLY if decision.automatic else MessageKind.FOLLOW_UP
+        message = store_message(session, case, mail, kind, arrival.raw_sha, item)
+        if not decision.automatic:
+            # A citizen writing after the case was answered or closed reopens nothing by
+            # itself: the message is flagged and the coordinator decides (#heropen).
+            message.flagged = self.notices.follow_up(session, case, mail, item.arrived_at)
+        return Handled(Outcome.FOLLOW_UP, case)
+
+    def form(self, session: Session, arrival: Arrival, decision: Form) -> Handled:
+        """The website form: the citizen is in the body, the sender is a no-reply robot."""
+        assert self.config.form is not None
+        mail, item = arrival.mail, arrival.item
+        try:
+            form = parse_form(mail.body_text, self.config.form)
+        except FormError as exc:
+            log.warning("intake: form mail uid=%s unreadable: %s", item.uid, exc)
+            return self.new_case(session, arrival, NewCase(no_receipt=f"form: {exc}"))
+        citizen = Address((form.email or "").lower(), form.name)
+        case = open_case(
+            session,
+            self.config,
+            received_at=item.arrived_at,
+            channel=Channel.FORM,
+            citizen=citizen,
+            subject=form.subject or mail.subject,
+            now=self.clock(),
+        )
+        case.citizen_address = form.address
+        message = store_message(session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item)
+        message.body_text = form.text or mail.body_text
+        # The form's robot is never answered; the citizen is, when they gave an address.
+        no_receipt = None if form.email else "the form gave no e-mail address"
+        return self._finish(session, arrival, case, citizen, message.body_text, no_receipt, False)
+
+    def new_case(self, session: Session, arrival: Arrival, decision: NewCase) -> Handled:
+        # The citizen is who wrote the mail; their Reply-To is where they want answers.
+        mail, item = arrival.mail, arrival.item
+        sender = mail.sender
+        citizen = mail.reply_to[0] if mail.reply_to else sender
+        name = (sender.name if sender else "") or (citizen.name if citizen else "")
+        case = open_case(
+            session,
+            self.config,
+            received_at=item.arrived_at,
+            channel=Channel.EMAIL,
+            citizen=Address(citizen.email if citizen else "", name),
+            subject=mail.subject,
+            now=self.clock(),
+        )
+        store_message(session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item)
+        who = Address(case.citizen_email, name)
+        return self._finish(session, arrival, case, who, mail.body_text, decision.no_receipt, True)
+
+    def _finish(
+        self,
+        session: Session,
+        arrival: Arrival,
+        case: CaseRow,
+        citizen: Address,
+        text: str,
+        no_receipt: str | None,
+        threaded: bool,
+    ) -> Handled:
+        """The receipt to the citizen, unless there is a reason not to, and the notice."""
+        if no_receipt is None:
+            no_receipt = self._over_limit(session, citizen)
+        if no_receipt is None:
+            self._receipt(session, arrival, case, citizen, threaded)
+        triage = hints(
+            case.subject,
+            text,
+            case.citizen_name,
+            case.citizen_email,
+            case.received_at.astimezone(self.config.cases.timezone).date(),
+            self.config.triage,
+            earlier_closed=case_queries.earlier_closed(session, case),
+        )
+        self.notices.new_case(
+            session, case, arrival.mail, text, no_receipt, [h.evidence for h in triage]
+        )
+        return Handled(Outcome.NEW_CASE, case, no_receipt or "")
+
+    def _over_limit(self, session: Session, citizen: Address) -> str | None:
+        if not citizen.email:
+            return "no e-mail address"
+        limit = self.config.receipts.max_per_sender_per_day
+        since = self.clock() - timedelta(days=1)
+        sent = count_receipts_since(session, citizen.email, since)
+        if sent >= limit:
+            return f"{sent} receipts to this address in the last 24 hours (limit {limit})"
+        return None
+
+    def _receipt(
+        self, session: Session, arrival: Arrival, case: CaseRow, citizen: Address, threaded: bool
+    ) -> None:
+        mail = arrival.mail
+        self.outbox.enqueue(
+            session,
+            key=f"receipt:{case.reference}",
+            kind=MessageKind.RECEIPT,
+            template="receipt",
+            to=[citizen],
+            now=self.clock(),
+            case=case,
+            in_reply_to=mail.message_id if threaded else None,
+            references=mail.references if threaded else (),
+            reference=case.reference,
+            citizen_name=case.citizen_name,
+            subject=case.subject,
+            received_at=case.received_at,
+            deadline=case.deadline,
+            coordinator=self.config.staff.coordinator,
+        )
