@@ -83,7 +83,7 @@ def mail(
         references=(),
         body_text=body,
         attachments=(),
-        headers=(("From", sender), *headers),
+        headers=(*headers, ("From", sender)),
     )
 
 

@@ -27,6 +27,7 @@ SERVICE = "omgeving@gemeente.example"
 COLLEAGUE = "collega@gemeente.example"
 CITIZEN = "an.peeters@burger.example"
 VERIFIED = f"{MX}; dkim=pass header.d=gemeente.example; dmarc=pass header.from=gemeente.example"
+RECEIVED = f"from mail.gemeente.example by {MX} with ESMTPS id 4Xy; Wed, 25 Nov 2026 09:00:01 +0100"
 
 
 def staff_mail(
@@ -41,7 +42,9 @@ def staff_mail(
 ) -> bytes:
     msg = EmailMessage()
     if verified:
+        # As our receiving server delivers it: its results above its own trace line.
         msg["Authentication-Results"] = VERIFIED
+        msg["Received"] = RECEIVED
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
@@ -241,6 +244,58 @@ def test_a_forged_command_gets_nowhere(
     assert [m.subject for m in by_recipient(smtp_server, CITIZEN)] == [
         "Ontvangstmelding van je klacht [KL-2026-0001]"
     ]
+
+
+HOP = f"Received: {RECEIVED}\r\n".encode()
+PASS_FOR_US = f"Authentication-Results: {MX}; dmarc=pass header.from=gemeente.example\r\n".encode()
+FAIL_FOR_US = f"Authentication-Results: {MX}; dmarc=fail header.from=gemeente.example\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("top", "from_header"),
+    [
+        # the attacker wrote our server's header into the mail: it sits below our trace
+        (HOP + PASS_FOR_US, None),
+        # our server said fail; a forged pass below it
+        (FAIL_FOR_US + HOP + PASS_FOR_US, None),
+        # a forged pass above our server's fail
+        (PASS_FOR_US + FAIL_FOR_US + HOP, None),
+        # signed by the attacker's domain, with an i= in ours
+        (
+            f"Authentication-Results: {MX}; dkim=pass header.d=evil.example "
+            f"header.i=klachtencoordinator@gemeente.example\r\n".encode()
+            + HOP,
+            None,
+        ),
+        # an encoded word hides a second address; the result names no header.from
+        (
+            f"Authentication-Results: {MX}; dmarc=pass\r\n".encode() + HOP,
+            b"=?utf-8?q?attacker=40evil=2Eexample=2C?= <" + COORDINATOR.encode() + b">",
+        ),
+    ],
+    ids=["forged-below-trace", "real-fail", "forged-above-fail", "dkim-other-d", "two-addresses"],
+)
+def test_forged_authentication_results_never_command_a_case(
+    tmp_path: Path,
+    mailbox: Mailbox,
+    smtp_server: SmtpSink,
+    sqlite_url: str,
+    top: bytes,
+    from_header: bytes | None,
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, sqlite_url)
+    raw = staff_mail(COORDINATOR, "KL-2026-0001", "#onontvankelijk melding", verified=False)
+    if from_header is not None:
+        raw = raw.replace(b"From: " + COORDINATOR.encode(), b"From: " + from_header, 1)
+    mailbox.append("INBOX", top + raw)
+    before = len(smtp_server.messages)
+
+    app.run_once()
+
+    assert case(app).state == "received" and case(app).inadmissible_reason is None
+    sent = new_mails(smtp_server, before)
+    assert not [m for m in sent if CITIZEN in m.rcpt_tos], "the citizen got a refusal"
+    assert not [m for m in sent if m.subject.startswith("Uitgevoerd")]
 
 
 def test_not_admissible_sends_the_citizen_a_reasoned_reply(

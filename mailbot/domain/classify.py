@@ -189,9 +189,7 @@ def verification(mail: InboundMail, rules: IntakeRules) -> str | None:
     """The evidence that a trusted receiving server vouched for the From domain."""
     if mail.sender is None:
         return None
-    return verified_sender(
-        mail.sender.email, mail.header_all("Authentication-Results"), rules.authserv_ids
-    )
+    return verified_sender(mail.sender.email, mail.headers, rules.authserv_ids)
 
 
 def _from_sent_folder(mail: InboundMail, known: Known, rules: IntakeRules) -> Decision:
