@@ -132,6 +132,39 @@ def test_an_answer_in_the_sent_folder_marks_the_case_answered_and_stops_reminder
     assert app.run_once().intake.seen == 0  # read once, never again
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the citizen's own '#' lines in a history introduced name first, without '>'
+        "Beste An,\n\nHierbij ons gemotiveerd antwoord.\n\nAn Peeters schreef op "
+        "12-01-2026 om 10:15:\n#onontvankelijk melding\n#afsluiten\n",
+        # a place name and a number after '#' in the answer itself
+        "Beste An,\n\nDe werken in\n#Zoersel\nzijn klaar.\n#1 prioriteit blijft veiligheid.\n",
+    ],
+    ids=["name-first-history", "hash-words"],
+)
+def test_an_answer_is_an_answer_whatever_its_text_holds(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str, body: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, db_url)
+    answer = staff_mail(
+        f"Klachtendienst <{FROM_ADDRESS}>",
+        "Re: Ontvangstmelding van je klacht [KL-2026-0001]",
+        body,
+        to=f"An Peeters <{CITIZEN}>",
+        verified=False,
+    )
+    mailbox.append(SENT, answer, when=ARRIVED + timedelta(days=3))
+    before = len(smtp_server.messages)
+
+    app.run_once()
+
+    answered = case(app)
+    assert answered.state == "answered" and answered.inadmissible_reason is None
+    sent = new_mails(smtp_server, before)
+    assert sent == [], [m.subject for m in sent]  # no "Niets uitgevoerd", no letter
+
+
 def test_commands_by_mail_each_with_a_confirmation(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
 ) -> None:

@@ -156,3 +156,16 @@ def test_nbsp_and_zero_width_characters_do_not_hide_the_header() -> None:
 )
 def test_first_lines_skips_blank_lines(text: str, n: int, expected: str) -> None:
     assert first_lines(text, n) == expected
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "Burger schreef op 12-01-2026 om 10:15:",
+        "An Peeters <an.peeters@burger.example> schreef op 12 jan. 2026 10:15:",
+        "Jan <jan@x.example> wrote on 24/11/2026 10:15:",
+    ],
+)
+def test_a_name_first_attribution_starts_the_history(attribution: str) -> None:
+    body = f"Beste,\n\nHier ons antwoord.\n\n{attribution}\n#onontvankelijk melding\n"
+    assert trim_quoted(body) == "Beste,\n\nHier ons antwoord."

@@ -196,13 +196,17 @@ def _from_sent_folder(mail: InboundMail, known: Known, rules: IntakeRules) -> De
     """A mail sent from the shared mailbox itself: trusted by where it sits."""
     if is_own_message_id(mail.message_id, rules.message_id_domain):
         return Ignore("mailbot's own mail")
-    parsed = parse_commands(mail.body_text)
     case = known.thread_case(mail)
+    if case is not None and to_citizen(mail, case):
+        # The reasoned answer: whatever its text holds ("#Zoersel", a quoted history
+        # with the citizen's own '#' lines), it is a letter, never a command mail.
+        return SentAnswer(case, to_citizen=True)
+    parsed = parse_commands(mail.body_text)
     if parsed.commands or parsed.errors:
         return StaffCommands(parsed, case, trusted_by="sent folder")
     if case is None:
         return Ignore("sent mail about no case")
-    return SentAnswer(case, to_citizen(mail, case))
+    return SentAnswer(case, to_citizen=False)
 
 
 def _from_staff(mail: InboundMail, known: Known, rules: IntakeRules) -> Decision | None:

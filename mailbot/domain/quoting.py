@@ -30,6 +30,13 @@ _ATTRIBUTION = re.compile(
     r"(?:\bschreef\b|\bgeschreven\b|\bwrote\b|\ba\s+écrit\b|\bschrieb\b)[^\n]{0,200}?:$",
     re.IGNORECASE,
 )
+# Name first, as Thunderbird and some web mailers write it in some locales:
+#   "Burger schreef op 12-01-2026 om 10:15:", "Jan <jan@x.be> wrote on 24/11/2026 10:15:"
+_NAME_FIRST_ATTRIBUTION = re.compile(
+    r"^[^\n]{1,200}?\s(?:schreef|wrote|schrieb|a\s+écrit)\s+(?:op|on|am|le)\s"
+    r"(?=[^\n]*\d{1,2}:\d{2})[^\n]{0,200}?:$",
+    re.IGNORECASE,
+)
 _SEPARATOR = re.compile(
     r"^-{2,}\s*(?:oorspronkelijk\s+bericht|original\s+message|origineel\s+bericht|"
     r"message\s+d'origine|ursprüngliche\s+nachricht)\s*-{2,}$",
@@ -76,7 +83,7 @@ def _clean(line: str) -> str:
 
 def _is_attribution(lines: list[str], i: int) -> bool:
     line = _clean(lines[i])
-    if _ATTRIBUTION.match(line):
+    if _ATTRIBUTION.match(line) or _NAME_FIRST_ATTRIBUTION.match(line):
         return True
     if i + 1 < len(lines) and re.match(r"^(?:op|on|le|am)\s", line, re.IGNORECASE):
         joined = f"{line} {_clean(lines[i + 1])}"

@@ -24,6 +24,10 @@ from mailbot.domain.commands.vocabulary import (
 )
 from mailbot.domain.quoting import split_quoted
 
+# How close a '#word' must be to a command name to be reported as a typo rather than
+# read as prose: "#ontvankelik" and "#dients" are typos, "#Zoersel" is a place.
+TYPO_CUTOFF = 0.75
+
 # What Outlook and web mailers put in a line: non-breaking and thin spaces, zero-width
 # characters, a byte order mark.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
@@ -55,12 +59,14 @@ def _clean(line: str) -> str:
     return line.translate(_INVISIBLE).translate(_SPACES).strip()
 
 
-def _unknown_command(word: str) -> str:
+def _typo(word: str) -> str | None:
+    """The error for a '#word' that is a close misspelling of a command; None when the
+    word is just prose ("#Zoersel", "#gemeentebestuur")."""
     names = [c.value for c in CommandName]
-    close = difflib.get_close_matches(fold(word), names, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(fold(word), names, n=1, cutoff=TYPO_CUTOFF)
     if close:
         return f"Onbekend commando '#{word}'. Bedoel je '#{close[0]}'?"
-    return f"Onbekend commando '#{word}'. Mogelijk: {', '.join('#' + n for n in names)}."
+    return None
 
 
 _NEEDS_ARGUMENT: dict[CommandName, str] = {
@@ -172,8 +178,8 @@ def _command_lines(body: str) -> tuple[list[str], int]:
 def parse_commands(body: str) -> ParsedCommands:
     """Every command above the quoted history, one per line, '>' lines ignored.
 
-    A line that starts with '#' and a word that is no command is an error (most likely a
-    typo); a '#' further on in a sentence is prose and ignored.
+    A line that starts with '#' and a close misspelling of a command is an error; any
+    other '#word' ("#Zoersel", "#1") and a '#' further on in a sentence are prose.
     """
     lines, usable = _command_lines(body)
     commands: list[Command] = []
@@ -187,13 +193,16 @@ def parse_commands(body: str) -> ParsedCommands:
         match = _COMMAND_LINE.match(line)
         if match is None:
             continue
-        command_lines.add(index)
         word, argument = match[1], match[2].strip().strip("*_").strip()
         number = index + 1
         name = command_name(word)
         if name is None:
-            errors.append(f"Regel {number}: {_unknown_command(word)}")
+            typo = _typo(word)
+            if typo is not None:
+                command_lines.add(index)
+                errors.append(f"Regel {number}: {typo}")
             continue
+        command_lines.add(index)
         try:
             command = _make_command(name, argument, number)
         except CommandError as exc:
