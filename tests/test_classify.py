@@ -16,6 +16,7 @@ from mailbot.domain.classify import (
     CaseView,
     Decision,
     Duplicate,
+    Earlier,
     FollowUp,
     Form,
     Ignore,
@@ -49,12 +50,12 @@ class Stored:
     """A fake of what the database knows: the case the mail threads into, and whether
     its Message-ID was seen."""
 
-    seen_ids: set[str] = field(default_factory=set)
+    seen_ids: dict[str, Earlier] = field(default_factory=dict)
     thread: CaseView | None = None
     bounced: CaseView | None = None
 
-    def seen(self, mail: InboundMail) -> bool:
-        return mail.message_id in self.seen_ids
+    def earlier(self, mail: InboundMail) -> Earlier | None:
+        return self.seen_ids.get(mail.message_id)
 
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         return self.thread
@@ -96,7 +97,18 @@ def test_a_citizens_first_mail_opens_a_case_with_a_receipt() -> None:
 
 
 def test_the_same_mail_again_is_a_duplicate_before_anything_else() -> None:
-    assert isinstance(decide(mail(), Stored(seen_ids={"m1@telenet.example"})), Duplicate)
+    seen = Stored(seen_ids={"m1@telenet.example": Earlier("new_case", "")})
+    assert isinstance(decide(mail(), seen), Duplicate)
+
+
+def test_a_refused_command_is_carried_out_from_its_trusted_copy() -> None:
+    refused = Stored(seen_ids={"m1@telenet.example": Earlier("no_case", RefusedCommands.reason)})
+    command = mail(sender=COORDINATOR, body="#ontvankelijk")
+    assert isinstance(decide(command, refused), Duplicate)  # the same unproven copy again
+    in_sent = decide(command, refused, "Verzonden items")
+    assert isinstance(in_sent, StaffCommands) and in_sent.trusted_by == "sent folder"
+    vouched = mail(sender=COORDINATOR, body="#ontvankelijk", headers=PASS)
+    assert isinstance(decide(vouched, refused), StaffCommands)
 
 
 def test_a_reply_in_a_known_thread_is_a_follow_up() -> None:

@@ -9,7 +9,8 @@ without servers (tests/test_classify.py).
 
 The order of the rules is the order of this function, top to bottom:
 
-1. Duplicate    the same mail was stored before
+1. Duplicate    the same mail (same Message-ID and content) was handled before, unless
+                it was a refused command and this is its trusted copy
 2. sent folder  mailbot's own mail (Ignore), commands (StaffCommands), an answer or other
                 mail about a case (SentAnswer), anything else (Ignore)
 3. Bounce       a delivery status notification, with the case it is about when known
@@ -47,11 +48,19 @@ class CaseView:
     citizen_email: str
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """The same mail (same Message-ID, same content) handled before."""
+
+    outcome: str
+    reason: str
+
+
 class Known(Protocol):
     """A read-only view of what is stored, answered by the intake's transaction."""
 
-    def seen(self, mail: InboundMail) -> bool:
-        """Whether this mail was stored before."""
+    def earlier(self, mail: InboundMail) -> Earlier | None:
+        """The same mail handled before, if it was."""
 
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         """The case a reference in the subject or the threading headers point to."""
@@ -151,7 +160,8 @@ def classify(
     rules: IntakeRules,
 ) -> Decision:
     """The one decision for this mail; see the module docstring for the order."""
-    if known.seen(mail):
+    earlier = known.earlier(mail)
+    if earlier is not None and not _trusted_copy_of_refused(earlier, mail, folder, rules):
         return Duplicate()
     if rules.sent_folder is not None and folder == rules.sent_folder:
         return _from_sent_folder(mail, known, rules)
@@ -174,8 +184,22 @@ def classify(
     return NewCase(no_receipt=reason)
 
 
+def _trusted_copy_of_refused(
+    earlier: Earlier, mail: InboundMail, folder: str, rules: IntakeRules
+) -> bool:
+    """A command refused from the inbox (no proof who sent it) whose trusted copy turns up:
+    the sent folder's own copy, or one a trusted server vouched for. It is carried out."""
+    if earlier.reason != RefusedCommands.reason:
+        return False
+    return folder == rules.sent_folder or verification(mail, rules) is not None
+
+
 def is_staff(mail: InboundMail, rules: IntakeRules) -> bool:
-    return mail.sender is not None and mail.sender.email.lower() in rules.staff
+    """Staff, or the shared mailbox itself (a coordinator writing to it from it)."""
+    if mail.sender is None:
+        return False
+    sender = mail.sender.email.lower()
+    return sender in rules.staff or sender in rules.reply_policy.own_addresses
 
 
 def to_citizen(mail: InboundMail, case: CaseView) -> bool:

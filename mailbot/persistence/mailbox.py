@@ -22,23 +22,30 @@ def find_mailbox_item(
     ).scalar_one_or_none()
 
 
-def message_exists(session: Session, message_id: str) -> bool:
-    """Whether this Message-ID was stored before, in or out (the same mail again, or a
-    copy of a staff mail seen both in the inbox and in the sent folder)."""
-    found = session.execute(
-        select(MessageRow.id).where(MessageRow.message_id == message_id).limit(1)
-    ).first()
-    if found is not None:
-        return True
-    item = session.execute(
-        select(MailboxItemRow.id)
+def earlier_copy(session: Session, message_id: str, fingerprint: str) -> MailboxItemRow | None:
+    """The mail handled before with this Message-ID and the same content (a record from
+    before content fingerprints counts by its Message-ID); quarantined mail is no copy."""
+    return session.execute(
+        select(MailboxItemRow)
         .where(
             MailboxItemRow.message_id == message_id,
             MailboxItemRow.outcome.not_in(["quarantined"]),
+            (MailboxItemRow.fingerprint == fingerprint) | MailboxItemRow.fingerprint.is_(None),
         )
+        .order_by(MailboxItemRow.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def sent_by_us(session: Session, message_id: str) -> bool:
+    """Whether mailbot itself sent a mail with this Message-ID (a copy came back)."""
+    found = session.execute(
+        select(MessageRow.id)
+        .where(MessageRow.message_id == message_id, MessageRow.direction == "out")
+        .where(MessageRow.raw_sha256.is_(None))
         .limit(1)
     ).first()
-    return item is not None
+    return found is not None
 
 
 def folder_state(session: Session, folder: str) -> FolderStateRow | None:

@@ -83,7 +83,7 @@ class CaseRow(Base):
     state: Mapped[str] = mapped_column(String(20), index=True)
     channel: Mapped[str] = mapped_column(String(20))
     citizen_email: Mapped[str] = mapped_column(String(320), index=True)
-    citizen_name: Mapped[str] = mapped_column(String(200))
+    citizen_name: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline: Mapped[date] = mapped_column(Date, index=True)
@@ -133,7 +133,7 @@ class AttachmentRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     filename: Mapped[str] = mapped_column(Text)
-    content_type: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
 
@@ -157,6 +157,9 @@ class MailboxItemRow(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     moved_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # What a reader sees, hashed (domain/identity.py): the same mail again is a duplicate,
+    # another mail with the same Message-ID is not. None for mail handled before 0006.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class FolderStateRow(Base):

@@ -23,6 +23,7 @@ from mailbot.domain.classify import (
     Bounce,
     CaseView,
     Duplicate,
+    Earlier,
     FollowUp,
     Form,
     Ignore,
@@ -33,13 +34,20 @@ from mailbot.domain.classify import (
     StaffCommands,
     classify,
 )
+from mailbot.domain.identity import bounded_mail, content_fingerprint
 from mailbot.domain.model import InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
-from mailbot.persistence.mailbox import find_mailbox_item, folder_state, message_exists
-from mailbot.persistence.session import DatabaseError, Session, Sessions, WriteConflict
+from mailbot.persistence.mailbox import earlier_copy, find_mailbox_item, folder_state, sent_by_us
+from mailbot.persistence.session import (
+    DatabaseError,
+    Session,
+    Sessions,
+    UnstorableValue,
+    WriteConflict,
+)
 from mailbot.persistence.tables import CaseRow, FolderStateRow, MailboxItemRow
 from mailbot.services.arrival import Arrival, Handled
 from mailbot.services.citizen import CitizenMail
@@ -87,8 +95,11 @@ class _Stored:
         self.session = session
         self.prefix = prefix
 
-    def seen(self, mail: InboundMail) -> bool:
-        return message_exists(self.session, mail.message_id)
+    def earlier(self, mail: InboundMail) -> Earlier | None:
+        if sent_by_us(self.session, mail.message_id):
+            return Earlier(Outcome.NO_CASE.value, "mailbot sent it")
+        row = earlier_copy(self.session, mail.message_id, content_fingerprint(mail))
+        return None if row is None else Earlier(row.outcome, row.reason)
 
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         ids = [*mail.in_reply_to, *reversed(mail.references)]
@@ -146,16 +157,23 @@ class IntakeService:
                 if attempt == 2:
                     raise
                 log.info("intake: uid=%s conflict with a concurrent writer, retrying", item.uid)
+            except UnstorableValue as exc:
+                log.warning(
+                    "intake: uid=%s/%s cannot be stored as read", item.uidvalidity, item.uid
+                )
+                return self._shunt(item, f"cannot be stored: {exc.orig!r}"[:500])
             except DatabaseError:
                 raise
             except Exception as exc:  # loop boundary: one mail, one failure
                 log.exception("intake: uid=%s/%s failed", item.uidvalidity, item.uid)
-                with self.sessions.begin() as session:
-                    raw_sha = store_blob(session, item.raw)
-                    return self._quarantine(
-                        session, item, raw_sha, f"internal error while processing: {exc!r}"
-                    )
+                return self._shunt(item, f"internal error while processing: {exc!r}")
         raise AssertionError("unreachable")
+
+    def _shunt(self, item: MailboxMessage, reason: str) -> IntakeResult:
+        """Quarantine a mail whose processing failed, in a transaction of its own."""
+        with self.sessions.begin() as session:
+            raw_sha = store_blob(session, item.raw)
+            return self._quarantine(session, item, raw_sha, reason)
 
     def _process(self, session: Session, item: MailboxMessage) -> IntakeResult:
         done = find_mailbox_item(session, item.folder, item.uidvalidity, item.uid)
@@ -164,7 +182,7 @@ class IntakeService:
             return IntakeResult(Outcome(done.outcome), done.moved_to, reason="already stored")
         raw_sha = store_blob(session, item.raw)
         try:
-            mail = parse_mail(item.raw)
+            mail = bounded_mail(parse_mail(item.raw))
         except ParseError as exc:
             return self._quarantine(session, item, raw_sha, str(exc))
         except Exception as exc:
@@ -201,6 +219,7 @@ class IntakeService:
                 uidvalidity=item.uidvalidity,
                 uid=item.uid,
                 message_id=mail.message_id if mail else f"{raw_sha[:32]}@mailbot.invalid",
+                fingerprint=content_fingerprint(mail) if mail else None,
                 raw_sha256=raw_sha,
                 arrived_at=item.arrived_at,
                 outcome=outcome.value,
@@ -233,17 +252,20 @@ class IntakeService:
     # -- a whole folder -----------------------------------------------------------------
 
     def run_pass(self, mailbox: Mailbox, stop: threading.Event | None = None) -> PassStats:
-        """Process every message now in the complaints folder, batch by batch; then the
-        new messages in the sent folder, if one is watched."""
+        """The new messages in the sent folder, if one is watched, then every message now
+        in the complaints folder, batch by batch. The sent folder goes first: a command
+        the coordinator sent from the shared mailbox to itself is carried out from its
+        trusted copy there, and its inbox copy is then a duplicate, not a refusal."""
         cfg = self.config.mailbox
         stats = PassStats()
         mailbox.ensure_folders([cfg.processed_folder, cfg.quarantine_folder])
-        _uidvalidity, uids = mailbox.open_folder(cfg.folder)
-        self._run_folder(mailbox, cfg.folder, uids, stats, stop)
-        if cfg.sent_folder and not (stop is not None and stop.is_set()):
+        if cfg.sent_folder:
             uidvalidity, uids = mailbox.open_folder(cfg.sent_folder)
             new = self._unread_sent(cfg.sent_folder, uidvalidity, uids)
             self._run_folder(mailbox, cfg.sent_folder, new, stats, stop)
+        if not (stop is not None and stop.is_set()):
+            _uidvalidity, uids = mailbox.open_folder(cfg.folder)
+            self._run_folder(mailbox, cfg.folder, uids, stats, stop)
         return stats
 
     def _run_folder(

@@ -1,0 +1,181 @@
+"""Mail that tries to hurt (issue 10): a reused Message-ID, fields longer than any column,
+a command sent from the shared mailbox to itself. End to end: Dovecot, the SMTP sink and
+the test database (SQLite, and PostgreSQL in the second round of scripts/test)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+from servers import Mailbox, SmtpSink
+from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
+from test_intake import ARRIVED, by_recipient, complaint, make_app
+
+from mailbot.daemon import App
+from mailbot.persistence import cases as repo
+
+SENT = "Verzonden items"
+
+
+def with_sent_folder(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str) -> App:
+    return new_app(write_config(tmp_path, mailbox, smtp, db_url, mailbox={"sent_folder": SENT}))
+
+
+def test_a_different_complaint_with_a_reused_message_id_is_not_lost(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    same_id = "<1@mailer.example>"
+    mailbox.append("INBOX", complaint("An", "an@burger.example", "Put", message_id=same_id))
+    mailbox.append(
+        "INBOX",
+        complaint("Bo", "bo@elders.example", "Lawaai", "Andere klacht.\n", message_id=same_id),
+    )
+    # and the very same mail again (delivered twice) is a duplicate
+    mailbox.append("INBOX", complaint("An", "an@burger.example", "Put", message_id=same_id))
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None
+    assert dict(report.intake.outcomes) == {"new_case": 2, "duplicate": 1}
+    assert len(by_recipient(smtp_server, "an@burger.example")) == 1
+    assert len(by_recipient(smtp_server, "bo@elders.example")) == 1
+
+
+def _long(field: str) -> bytes:
+    msg = EmailMessage()
+    name = "A" * 250 if field == "name" else "An"
+    local = "a" * 330 if field == "address" else "an"
+    msg["From"] = f"{name} <{local}@burger.example>"
+    msg["To"] = FROM_ADDRESS
+    msg["Subject"] = f"Te lang: {field}"
+    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
+    msg["Message-ID"] = (
+        f"<{'m' * 1100}@burger.example>" if field == "message-id" else (f"<{field}@burger.example>")
+    )
+    msg.set_content("Een gewone klacht met een te lang veld.\n")
+    if field == "content-type":
+        msg.add_attachment(b"data", maintype="application", subtype="x-" + "b" * 300)
+    return msg.as_bytes(policy=SMTP)
+
+
+def test_over_long_fields_never_block_the_inbox(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    for field in ("name", "address", "message-id", "content-type"):
+        mailbox.append("INBOX", _long(field), when=ARRIVED)
+    mailbox.append("INBOX", complaint("Gewoon", "gewoon@burger.example", "Daarna"), when=ARRIVED)
+    config = write_config(tmp_path, mailbox, smtp_server, db_url)
+
+    done = mailbot("--config", config, "run", "--once")
+
+    assert done.returncode == 0, done.stderr
+    assert mailbox.uids("INBOX") == []  # nothing left behind, nothing blocks the next mail
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    with app.sessions() as session:
+        subjects = sorted(c.subject for c in repo.list_cases(session))
+    assert "Daarna" in subjects
+    assert len(subjects) + len(mailbox.uids("Quarantaine")) == 5
+    assert by_recipient(smtp_server, "gewoon@burger.example")
+
+
+def test_a_follow_up_with_a_long_message_id_joins_its_case(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    first = "<" + "x" * 240 + "@burger.example>"
+    mailbox.append("INBOX", complaint("An", "an@burger.example", "Put", message_id=first))
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    app.run_once()
+    reply_id = "<" + "y" * 240 + "@burger.example>"
+    mailbox.append(
+        "INBOX",
+        complaint("An", "an@burger.example", "Nog iets", message_id=reply_id, in_reply_to=first),
+    )
+
+    report = app.run_once()
+
+    assert report.intake is not None and dict(report.intake.outcomes) == {"follow_up": 1}
+    with app.sessions() as session:
+        case = repo.find_case_by_reference(session, "KL-2026-0001")
+        assert case is not None and [m.kind for m in case.messages if m.direction == "in"] == [
+            "complaint",
+            "follow_up",
+        ]
+
+
+def _command_to_ourselves(sender: str, sender_header: str | None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    if sender_header:
+        msg["Sender"] = sender_header
+    msg["To"] = FROM_ADDRESS
+    msg["Subject"] = "Re: Ontvangstmelding van je klacht [KL-2026-0001]"
+    msg["Date"] = "Wed, 25 Nov 2026 09:00:00 +0100"
+    msg["Message-ID"] = "<cmd-1@gemeente.example>"
+    msg.set_content("#onontvankelijk melding\n")
+    return msg.as_bytes(policy=SMTP)
+
+
+@pytest.mark.parametrize("sent_first", [True, False], ids=["sent-copy-first", "inbox-copy-first"])
+@pytest.mark.parametrize(
+    ("sender", "sender_header"),
+    [(FROM_ADDRESS, None), (COORDINATOR, FROM_ADDRESS)],
+    ids=["from-shared", "from-coordinator-sender-shared"],
+)
+def test_a_command_sent_from_the_shared_mailbox_to_itself_is_carried_out_once(
+    tmp_path: Path,
+    mailbox: Mailbox,
+    smtp_server: SmtpSink,
+    db_url: str,
+    sent_first: bool,
+    sender: str,
+    sender_header: str | None,
+) -> None:
+    mailbox.create(SENT)
+    mailbox.append("INBOX", complaint("An", "an@burger.example", "Put"), when=ARRIVED)
+    app = with_sent_folder(tmp_path, mailbox, smtp_server, db_url)
+    app.run_once()  # the case, and the sent folder is watched from now on
+    raw = _command_to_ourselves(sender, sender_header)
+    later = ARRIVED + timedelta(days=1)
+    if sent_first:
+        mailbox.append(SENT, raw, when=later)
+        app.run_once()
+        mailbox.append("INBOX", raw, when=later)
+        app.run_once()
+    else:
+        mailbox.append("INBOX", raw, when=later)
+        app.run_once()
+        mailbox.append(SENT, raw, when=later)
+        app.run_once()
+    app.run_once()
+
+    with app.sessions() as session:
+        case = repo.find_case_by_reference(session, "KL-2026-0001")
+        assert case is not None and case.state == "closed"
+        assert case.inadmissible_reason == "melding"
+    letters = [m for m in by_recipient(smtp_server, "an@burger.example")]
+    assert [m.subject for m in letters].count(
+        "Je klacht [KL-2026-0001]: beslissing over de ontvankelijkheid"
+    ) == 1
+
+
+def test_both_copies_in_one_pass_send_no_refusal(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    mailbox.create(SENT)
+    mailbox.append("INBOX", complaint("An", "an@burger.example", "Put"), when=ARRIVED)
+    app = with_sent_folder(tmp_path, mailbox, smtp_server, db_url)
+    app.run_once()
+    raw = _command_to_ourselves(FROM_ADDRESS, None)
+    mailbox.append("INBOX", raw)
+    mailbox.append(SENT, raw)
+    before = len(smtp_server.messages)
+
+    app.run_once()
+
+    subjects = [m.subject for m in smtp_server.messages[before:]]
+    assert not [s for s in subjects if s.startswith("Niet uitgevoerd")], subjects
+    assert any(s.startswith("Uitgevoerd") for s in subjects), subjects
