@@ -21,13 +21,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailbot.auth.expiry import secret_expiry_warning
+from mailbot.auth.factory import provider_from_config
 from mailbot.config import Config
 from mailbot.domain.errors import MailbotError, MailboxLoginError, MailboxUnavailableError
 from mailbot.domain.model import Address, CaseState
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
 from mailbot.metrics import Metrics
-from mailbot.oauth import provider_from_config, secret_expiry_warning
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade

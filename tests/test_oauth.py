@@ -39,6 +39,13 @@ from servers import (
 )
 from test_config import ENV, load, only_problem, problems, write_config
 
+from mailbot.auth.command import CommandProvider
+from mailbot.auth.expiry import secret_expiry_warning
+from mailbot.auth.factory import provider_from_config
+from mailbot.auth.microsoft import DEFAULT_SCOPE, MsalProvider
+from mailbot.auth.msal_errors import msal_error
+from mailbot.auth.tokens import TokenProvider
+from mailbot.auth.xoauth2 import xoauth2_string
 from mailbot.config import CommandOAuthConfig, MicrosoftOAuthConfig, Secret, load_config
 from mailbot.domain.errors import (
     MailboxLoginError,
@@ -49,16 +56,6 @@ from mailbot.domain.errors import (
     TransientError,
 )
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
-from mailbot.oauth import (
-    DEFAULT_SCOPE,
-    CommandProvider,
-    MsalProvider,
-    TokenProvider,
-    msal_error,
-    provider_from_config,
-    secret_expiry_warning,
-    xoauth2_string,
-)
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 
 SENDER = "klachten@gemeente.example"
