@@ -4,7 +4,8 @@ secret is about to expire. Both are queued in the outbox like any other mail."""
 from __future__ import annotations
 
 import logging
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,39 +20,30 @@ log = logging.getLogger(__name__)
 __all__ = ["AlertService"]
 
 
+@dataclass
 class AlertService:
-    def __init__(
-        self, config: Config, sessions: sessionmaker[Session], outbox: Outbox, clock: Clock
-    ) -> None:
-        self.config = config
-        self.sessions = sessions
-        self.outbox = outbox
-        self.clock = clock
-
-    def _recipients(self) -> list[str]:
-        staff = self.config.staff
-        return list(dict.fromkeys(a for a in (staff.coordinator, staff.ops) if a))
+    config: Config
+    sessions: sessionmaker[Session]
+    outbox: Outbox
+    clock: Clock
 
     def login_failed(self, error: Exception) -> bool:
         """Tell the coordinator (and ops) by mail, at most once a day: without a login no
         complaint is read and no citizen gets a receipt. False when it could not be queued."""
         now = self.clock()
         mailbox = self.config.mailbox
+        day = now.astimezone(self.config.cases.timezone).date().isoformat()
         try:
             with self.sessions.begin() as session:
-                for address in self._recipients():
-                    day = now.astimezone(self.config.cases.timezone).date().isoformat()
-                    self.outbox.notify(
-                        session,
-                        key=f"login-failed:{address}:{day}",
-                        template="staff_login_failed",
-                        to=address,
-                        now=now,
-                        since=now,
-                        mailbox=f"{mailbox.username} op {mailbox.host}",
-                        error=str(error),
-                        config=str(self.config.path),
-                    )
+                self._notify_staff(
+                    session,
+                    "staff_login_failed",
+                    key=("login-failed", day),
+                    now=now,
+                    since=now,
+                    mailbox=f"{mailbox.username} op {mailbox.host}",
+                    error=str(error),
+                )
         except SQLAlchemyError as exc:
             log.warning("intake: could not queue the login warning: %s", exc)
             return False
@@ -74,15 +66,35 @@ class AlertService:
                 continue
             log.warning("oauth: %s", warning)
             with self.sessions.begin() as session:
-                for address in self._recipients():
-                    self.outbox.notify(
-                        session,
-                        key=f"secret-expiry:{address}:{expires.isoformat()}:{today.isoformat()}",
-                        template="staff_secret_expiry",
-                        to=address,
-                        now=now,
-                        expires=expires,
-                        days=days,
-                        warning=warning,
-                        config=str(self.config.path),
-                    )
+                self._notify_staff(
+                    session,
+                    "staff_secret_expiry",
+                    key=("secret-expiry", f"{expires.isoformat()}:{today.isoformat()}"),
+                    now=now,
+                    expires=expires,
+                    days=days,
+                    warning=warning,
+                )
+
+    def _notify_staff(
+        self,
+        session: Session,
+        template: str,
+        *,
+        key: tuple[str, str],
+        now: datetime,
+        **values: object,
+    ) -> None:
+        """Queue `template` for the coordinator and ops, each once: the outbox key is
+        ``kind:address:when`` for key = (kind, when)."""
+        kind, when = key
+        staff = self.config.staff
+        for address in dict.fromkeys(a for a in (staff.coordinator, staff.ops) if a):
+            self.outbox.notify(
+                session,
+                key=f"{kind}:{address}:{when}",
+                template=template,
+                to=address,
+                now=now,
+                context={**values, "config": str(self.config.path)},
+            )
