@@ -1063,9 +1063,9 @@ def test_the_app_builds_one_token_provider_per_section(tmp_path: Path) -> None:
     try:
         provider = app.imap.token_provider
         assert isinstance(provider, MsalProvider)
-        assert app.mailbox()._settings.token_provider is provider  # the same on every pass
-        assert app.smtp.token_provider is not provider  # its own label in messages
-        assert provider.where.startswith("[mailbox] ")
+        smtp = app.smtp.token_provider
+        assert isinstance(smtp, MsalProvider) and smtp is not provider  # its own cache
+        assert provider.where.startswith("[mailbox] ") and smtp.where.startswith("[smtp] ")
     finally:
         app.close()
     assert (provider.tenant, provider.client_id, provider.scope) == (
