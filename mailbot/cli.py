@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot import __version__
+from mailbot.app import App
 from mailbot.config import Config, ConfigError, load_config
-from mailbot.daemon import App
 from mailbot.domain.errors import MailbotError, MailboxLoginError, PermanentError
 from mailbot.domain.model import CaseState, CaseSummary
 from mailbot.domain.ports import Clock, system_clock
@@ -29,8 +29,8 @@ from mailbot.persistence.db import (
     head_revision,
     require_current_schema,
 )
+from mailbot.runtime.systemd import JournalFormatter, stderr_is_journal
 from mailbot.services.reminders import ReminderPlan
-from mailbot.systemd import JournalFormatter, stderr_is_journal
 
 log = logging.getLogger("mailbot")
 

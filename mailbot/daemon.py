@@ -1,44 +1,36 @@
-"""Composition root: config -> engine -> adapters -> services -> scheduler; signals.
+"""`mailbot run`: scheduling, threads, signals and IMAP IDLE around the app's passes.
 
-`mailbot run`: one intake loop (woken at once by IMAP IDLE watchers where the server has
-IDLE, else every poll_interval), APScheduler jobs for delivery, reminders and the
-leadership check, and nothing at all while another instance is the active one.
+One intake loop (woken at once by IMAP IDLE watchers where the server has IDLE, else every
+poll_interval), APScheduler jobs for delivery, reminders, retention and the leadership
+check, and nothing at all while another instance is the active one. What a pass does is
+:mod:`mailbot.app`'s business; this module only decides when, and keeps going.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
-import socket
 import threading
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from types import FrameType
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.config import Config
 from mailbot.domain.errors import MailbotError, MailboxLoginError, MailboxUnavailableError
-from mailbot.domain.model import Address, CaseState
-from mailbot.domain.ports import Clock, system_clock
-from mailbot.inbound.imap import ImapMailbox, ImapSettings
-from mailbot.metrics import Metrics
-from mailbot.oauth import provider_from_config, secret_expiry_warning
-from mailbot.outbound.render import TemplateRenderer
-from mailbot.outbound.smtp import SmtpSender, SmtpSettings
-from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
+from mailbot.domain.ports import Clock
+from mailbot.inbound.imap import ImapMailbox
 from mailbot.persistence.lock import Leadership
-from mailbot.persistence.tables import CaseRow, HeartbeatRow, OutboxRow
-from mailbot.services.dispatch import Dispatcher, DispatchStats
-from mailbot.services.intake import IntakeService, PassStats
-from mailbot.services.outbox import Outbox
-from mailbot.services.reminders import ReminderPlan, ReminderService
-from mailbot.services.retention import RetentionReport, RetentionService
-from mailbot.systemd import Health, Notifier, start_watchdog
+from mailbot.runtime.metrics import Metrics
+from mailbot.runtime.systemd import Health, Notifier, start_watchdog
+from mailbot.services.intake import PassStats
+from mailbot.services.reminders import ReminderPlan
+from mailbot.services.retention import RetentionReport
+
+__all__ = ["Backoff", "Daemon", "Operations"]
 
 log = logging.getLogger(__name__)
 
@@ -53,49 +45,31 @@ REMINDERS_INTERVAL = 3600.0  # the hourly reminders pass
 HEALTH_MARGIN = 600.0
 
 
-def imap_settings(config: Config) -> ImapSettings:
-    m = config.mailbox
-    return ImapSettings(
-        host=m.host,
-        port=m.port,
-        security=m.security,
-        username=m.username,
-        password=m.password.reveal(),
-        timeout=m.timeout,
-        ca_file=m.ca_file,
-        token_provider=provider_from_config(m),
-    )
+class Operations(Protocol):
+    """What the daemon schedules; :class:`mailbot.app.App` provides it."""
 
+    config: Config
+    clock: Clock
+    instance: str
+    stop: threading.Event
+    leadership: Leadership
+    health: Health
+    metrics: Metrics
 
-def smtp_settings(config: Config) -> SmtpSettings:
-    s = config.smtp
-    return SmtpSettings(
-        host=s.host,
-        port=s.port,
-        security=s.security,
-        username=s.username,
-        password=s.password.reveal() if s.password is not None else None,
-        timeout=s.timeout,
-        ca_file=s.ca_file,
-        token_provider=provider_from_config(s),
-    )
+    @property
+    def active(self) -> bool: ...
 
+    def mailbox(self) -> ImapMailbox: ...
 
-@dataclass
-class PassReport:
-    intake: PassStats | None
-    reminders: ReminderPlan
-    dispatch: DispatchStats
+    def intake_pass(self) -> PassStats: ...
 
+    def dispatch_job(self) -> None: ...
 
-@dataclass(frozen=True)
-class StatusFacts:
-    beats: dict[str, HeartbeatRow]
-    pending: int
-    oldest_pending: datetime | None
-    failed: int
-    last_sent: datetime | None
-    open_cases: int
+    def reminders_pass(self) -> ReminderPlan: ...
+
+    def retention_pass(self, dry_run: bool = False) -> RetentionReport: ...
+
+    def warn_login_failed(self, error: Exception) -> None: ...
 
 
 class Backoff:
@@ -122,195 +96,27 @@ class Backoff:
         self.failures = 0
 
 
-class App:
-    """Everything wired together once; the CLI and the daemon call into it."""
+class Daemon:
+    """The loops and jobs of `mailbot run` around one app."""
 
-    def __init__(self, config: Config, clock: Clock = system_clock) -> None:
-        self.config = config
-        self.clock = clock
-        self.engine = make_engine(config.database.url)
-        self.sessions = make_sessionmaker(self.engine)
-        self.renderer = TemplateRenderer(config.cases.timezone, config.templates.folder)
-        self.outbox = Outbox(
-            self.renderer,
-            Address(config.smtp.from_address, config.smtp.from_name),
-            config.message_id_domain,
-        )
-        self.sender = SmtpSender(smtp_settings(config))
-        self.intake = IntakeService(config, self.sessions, self.outbox, clock)
-        self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
-        self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
-        self.retention = RetentionService(config, self.sessions, clock)
-        self.leadership = Leadership(self.engine)
-        self.metrics = Metrics()
-        self.metrics.gauge_from(
-            "mailbot_outbox_pending", "Mails waiting to be sent", lambda: self.status().pending
-        )
-        self.metrics.gauge_from(
-            "mailbot_open_cases",
-            "Cases not yet answered or closed",
-            lambda: self.status().open_cases,
-        )
-        self.instance = f"{socket.gethostname()}:{os.getpid()}"
-        self.stop = threading.Event()
-        self._wake = threading.Event()
-        self._dispatch_lock = threading.Lock()
-        # systemd: READY=1, STATUS=, STOPPING=1 and the watchdog (no-ops outside systemd).
+    def __init__(self, app: Operations) -> None:
+        self.app = app
+        self.config = app.config
+        # systemd: READY=1, STATUS=, STOPPING=1 (no-ops outside systemd).
         self.notifier = Notifier()
-        self.health = Health()
+        self._wake = threading.Event()
         self._handled = 0  # messages handled since start, for the status line
 
-    def close(self) -> None:
-        self.metrics.close()
-        self.leadership.release()
-        self.engine.dispose()
-
-    def mailbox(self) -> ImapMailbox:
-        return ImapMailbox(imap_settings(self.config))
-
-    def upgrade_schema(self) -> None:
-        upgrade(self.engine)
-
-    def beat(self, loop: str, detail: str = "") -> None:
-        """Record that a loop just succeeded (for `mailbot status` and systemd's watchdog)."""
-        self.health.beat(loop)
-        with self.sessions.begin() as session:
-            row = session.get(HeartbeatRow, loop)
-            if row is None:
-                session.add(
-                    HeartbeatRow(loop=loop, at=self.clock(), detail=detail, instance=self.instance)
-                )
-            else:
-                row.at, row.detail, row.instance = self.clock(), detail, self.instance
-        self.metrics.last_success.labels(loop).set(self.clock().timestamp())
-
-    def warn_login_failed(self, error: Exception) -> None:
-        """Tell the coordinator (and ops) by mail, at most once a day: without a login no
-        complaint is read and no citizen gets a receipt."""
-        now = self.clock()
-        staff = self.config.staff
-        try:
-            with self.sessions.begin() as session:
-                for address in dict.fromkeys(a for a in (staff.coordinator, staff.ops) if a):
-                    day = now.astimezone(self.config.cases.timezone).date().isoformat()
-                    self.outbox.notify(
-                        session,
-                        key=f"login-failed:{address}:{day}",
-                        template="staff_login_failed",
-                        to=address,
-                        now=now,
-                        since=now,
-                        mailbox=f"{self.config.mailbox.username} op {self.config.mailbox.host}",
-                        error=str(error),
-                        config=str(self.config.path),
-                    )
-        except SQLAlchemyError as exc:
-            log.warning("intake: could not queue the login warning: %s", exc)
-            return
-        self._dispatch_job()
-
-    def warn_expiring_secrets(self) -> None:
-        """Mail the coordinator and ops when an Azure client secret is about to expire:
-        30, 14, 7, 3 and 1 days before, on the day, and daily once it has expired."""
-        now = self.clock()
-        today = now.astimezone(self.config.cases.timezone).date()
-        staff = self.config.staff
-        warned: set[date] = set()
-        for section in (self.config.mailbox, self.config.smtp):
-            expires = getattr(section.oauth, "secret_expires", None)
-            if expires is None or expires in warned:
-                continue
-            warned.add(expires)
-            days = (expires - today).days
-            warning = secret_expiry_warning(expires, today)
-            if warning is None or (days > 0 and days not in (30, 14, 7, 3, 1)):
-                continue
-            log.warning("oauth: %s", warning)
-            with self.sessions.begin() as session:
-                for address in dict.fromkeys(a for a in (staff.coordinator, staff.ops) if a):
-                    self.outbox.notify(
-                        session,
-                        key=f"secret-expiry:{address}:{expires.isoformat()}:{today.isoformat()}",
-                        template="staff_secret_expiry",
-                        to=address,
-                        now=now,
-                        expires=expires,
-                        days=days,
-                        warning=warning,
-                        config=str(self.config.path),
-                    )
-
-    def intake_pass(self) -> PassStats:
-        with self.mailbox() as mailbox:
-            stats = self.intake.run_pass(mailbox, self.stop)
-        if stats.seen:
-            log.info("intake: pass done: %s messages %s", stats.seen, dict(stats.outcomes))
-        for outcome, count in stats.outcomes.items():
-            self.metrics.mails.labels(outcome).inc(count)
-        self.beat("intake", f"{stats.seen} messages")
-        return stats
-
-    def dispatch_pass(self) -> DispatchStats:
-        # One delivery pass at a time in this process: the intake loop triggers one right
-        # after new cases, the interval job retries; they must not send a row twice.
-        with self._dispatch_lock:
-            stats = self.dispatcher.run_pass(self.stop)
-        self.metrics.sent.inc(stats.sent)
-        if stats.retried:
-            self.metrics.send_failures.labels("temporary").inc(stats.retried)
-        if stats.failed:
-            self.metrics.send_failures.labels("permanent").inc(stats.failed)
-        self.beat("dispatch", f"sent {stats.sent}, retry {stats.retried}, failed {stats.failed}")
-        return stats
-
-    def reminders_pass(self) -> ReminderPlan:
-        self.warn_expiring_secrets()
-        plan = self.reminders.run_pass()
-        self.beat("reminders", f"{len(plan.mails)} mails for {plan.day.isoformat()}")
-        return plan
-
-    def retention_pass(self, dry_run: bool = False) -> RetentionReport:
-        """Remove personal data past the retention period: first the originals in the
-        mailbox (while we still know their Message-IDs), then the database."""
-        planned = self.retention.run_pass(dry_run=True)
-        if dry_run:
-            return planned
-        if planned.originals:
-            with self.mailbox() as mailbox:
-                for folder, message_ids in planned.originals.items():
-                    removed = mailbox.delete_by_message_id(folder, message_ids)
-                    log.info("retention: %s originals removed from %s", removed, folder)
-        report = self.retention.run_pass()
-        self.beat("retention", f"{len(report.cases)} cases, {report.items} mails")
-        return report
-
-    def _retention_job(self) -> None:
-        if not self.active:
-            return
-        try:
-            self.retention_pass()
-        except (MailbotError, SQLAlchemyError) as exc:
-            log.warning("retention: pass failed, will retry tomorrow: %s", exc)
-
-    def run_once(self) -> PassReport:
-        """Each job one pass, then return (`mailbot run --once`)."""
-        intake = self.intake_pass()
-        reminders = self.reminders_pass()
-        return PassReport(intake=intake, reminders=reminders, dispatch=self.dispatch_pass())
-
-    # -- the daemon -------------------------------------------------------------------
-
-    @property
-    def active(self) -> bool:
-        return self.leadership.held and not self.stop.is_set()
+    # -- jobs and loops -----------------------------------------------------------------
 
     def _leader_job(self) -> None:
-        was = self.leadership.held
-        now = self.leadership.acquire()
-        self.health.beat("leadership")
-        self.metrics.active.set(1 if now else 0)
+        app = self.app
+        was = app.leadership.held
+        now = app.leadership.acquire()
+        app.health.beat("leadership")
+        app.metrics.active.set(1 if now else 0)
         if now and not was:
-            log.info("daemon: this instance (%s) is now the active one", self.instance)
+            log.info("daemon: this instance (%s) is now the active one", app.instance)
             self.notifier.status(f"active: watching {self.config.mailbox.folder}")
             self._wake.set()
             self._reminders_job()  # the catch-up: the previous active one may have died
@@ -321,46 +127,48 @@ class App:
             log.debug("daemon: another instance is active; standing by")
 
     def _intake_loop(self) -> None:
+        app = self.app
         backoff = Backoff("intake: IMAP")
-        while not self.stop.is_set():
+        while not app.stop.is_set():
             wait = self.config.mailbox.poll_interval
-            if self.active:
+            if app.active:
                 try:
-                    stats = self.intake_pass()
+                    stats = app.intake_pass()
                     backoff.succeeded()
                     self._intake_status(stats)
                     if stats.seen:
-                        self._dispatch_job()
+                        app.dispatch_job()
                 except MailboxLoginError as exc:
                     log.error("intake: %s", exc)
                     # The loop is alive and doing what it should (warn, retry): a restart
                     # would not bring the login back, so the watchdog keeps being fed.
-                    self.health.failed("intake", str(exc))
-                    self.health.beat("intake")
-                    self.warn_login_failed(exc)
+                    app.health.failed("intake", str(exc))
+                    app.health.beat("intake")
+                    app.warn_login_failed(exc)
                     wait = max(wait, 300.0)
                 except MailboxUnavailableError as exc:
-                    self.health.failed("intake", str(exc))
-                    self.health.beat("intake")  # an outage, not a hang (see above)
+                    app.health.failed("intake", str(exc))
+                    app.health.beat("intake")  # an outage, not a hang (see above)
                     wait = backoff.failed(exc)
                 except (MailbotError, SQLAlchemyError) as exc:
-                    self.health.failed("intake", str(exc))
+                    app.health.failed("intake", str(exc))
                     wait = backoff.failed(exc)
             else:
-                self.health.beat("intake")  # standing by is what this loop should do now
+                app.health.beat("intake")  # standing by is what this loop should do now
             self._wake.wait(timeout=wait)
             self._wake.clear()
 
     def _watch_loop(self, folder: str) -> None:
         """Hold an IMAP connection in IDLE on `folder` and wake the intake loop when the
         server reports a change. Returns when the server has no IDLE (polling remains)."""
+        app = self.app
         backoff = Backoff(f"idle {folder}: IMAP")
-        while not self.stop.is_set():
-            if not self.active:
-                self.stop.wait(self.config.daemon.standby_interval)
+        while not app.stop.is_set():
+            if not app.active:
+                app.stop.wait(self.config.daemon.standby_interval)
                 continue
             try:
-                with self.mailbox() as mailbox:
+                with app.mailbox() as mailbox:
                     if not mailbox.has_idle():
                         log.info(
                             "idle: the server has no IDLE; polling every %ss",
@@ -370,54 +178,58 @@ class App:
                     mailbox.watch(folder)
                     backoff.succeeded()
                     log.debug("idle: watching %s", folder)
-                    idle_for = 0.0
-                    while self.active:
-                        if mailbox.wait_for_change(IDLE_SLICE):
-                            self._wake.set()
-                        idle_for += IDLE_SLICE
-                        if idle_for >= IDLE_RENEW:
-                            mailbox.renew_idle()
-                            idle_for = 0.0
+                    self._idle(mailbox)
             except MailboxLoginError as exc:
                 log.error("idle %s: %s", folder, exc)
-                self.stop.wait(300.0)
+                app.stop.wait(300.0)
             except MailbotError as exc:
-                self.stop.wait(backoff.failed(exc))
+                app.stop.wait(backoff.failed(exc))
+
+    def _idle(self, mailbox: ImapMailbox) -> None:
+        """Wake the intake loop on every change while active; renew IDLE in time."""
+        idle_for = 0.0
+        while self.app.active:
+            if mailbox.wait_for_change(IDLE_SLICE):
+                self._wake.set()
+            idle_for += IDLE_SLICE
+            if idle_for >= IDLE_RENEW:
+                mailbox.renew_idle()
+                idle_for = 0.0
 
     def _intake_status(self, stats: PassStats) -> None:
         self._handled += stats.seen
-        at = self.clock().astimezone(self.config.cases.timezone)
+        at = self.app.clock().astimezone(self.config.cases.timezone)
         self.notifier.status(
             f"active: mailbox checked {at:%H:%M:%S %Z}, {stats.seen} new, "
             f"{self._handled} handled since start"
         )
 
     def _reminders_job(self) -> None:
-        if not self.active:
-            self.health.beat("reminders")
+        if not self.app.active:
+            self.app.health.beat("reminders")
             return
         try:
-            plan = self.reminders_pass()
+            plan = self.app.reminders_pass()
         except (MailbotError, SQLAlchemyError) as exc:
             log.warning("reminders: pass failed, will retry: %s", exc)
-            self.health.failed("reminders", str(exc))
+            self.app.health.failed("reminders", str(exc))
             return
         if plan.mails:
-            self._dispatch_job()
+            self.app.dispatch_job()
 
-    def _dispatch_job(self) -> None:
-        if not self.active:
-            self.health.beat("dispatch")
+    def _retention_job(self) -> None:
+        if not self.app.active:
             return
         try:
-            self.dispatch_pass()
+            self.app.retention_pass()
         except (MailbotError, SQLAlchemyError) as exc:
-            log.warning("dispatch: pass failed, will retry: %s", exc)
-            self.health.failed("dispatch", str(exc))
+            log.warning("retention: pass failed, will retry tomorrow: %s", exc)
 
-    def run_forever(self) -> None:
+    # -- start and stop -----------------------------------------------------------------
+
+    def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=self.config.cases.timezone)
-        common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
         now = datetime.now(UTC)
         scheduler.add_job(
             self._leader_job,
@@ -428,7 +240,7 @@ class App:
             **common,
         )
         scheduler.add_job(
-            self._dispatch_job,
+            self.app.dispatch_job,
             "interval",
             seconds=DISPATCH_INTERVAL,
             id="dispatch",
@@ -455,39 +267,28 @@ class App:
             id="reminders-hourly",
             **common,
         )
+        return scheduler
 
+    def _handle_signals(self) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("daemon: %s received, finishing the message in hand", signal.strsignal(signum))
             self.notifier.stopping("stopping: finishing the message in hand")
-            self.stop.set()
+            self.app.stop.set()
             self._wake.set()
 
-        if self.config.daemon.metrics_port:
-            self.metrics.serve(self.config.daemon.metrics_port)
-            log.info(
-                "daemon: metrics on http://127.0.0.1:%s/metrics", self.config.daemon.metrics_port
-            )
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        daemon = self.config.daemon
+
+    def _register_health(self) -> None:
+        health = self.app.health
         poll = self.config.mailbox.poll_interval
-        self.health.register("leadership", 3 * daemon.standby_interval + HEALTH_MARGIN)
-        self.health.register("intake", 3 * poll + HEALTH_MARGIN)
-        self.health.register("dispatch", 3 * DISPATCH_INTERVAL + HEALTH_MARGIN)
-        self.health.register("reminders", 3 * REMINDERS_INTERVAL + HEALTH_MARGIN)
-        # Started: config read, schema current, signals handled. READY=1 comes before the
-        # first leadership check, whose reminders catch-up sends mail and may take longer
-        # than TimeoutStartSec=; that check then says "active" or "standby" in STATUS=.
-        how = "IDLE" if daemon.idle else f"every {poll:g}s"
-        self.notifier.ready(
-            f"started; watching {self.config.mailbox.folder} on {self.config.mailbox.host} ({how})"
-        )
-        start_watchdog(self.notifier, self.health, self.stop)
-        self._leader_job()  # when active, this also runs the reminders catch-up
-        if not self.leadership.held:
-            log.info("daemon: another instance is active; standing by")
-            self.notifier.status("standby: another instance is active")
-        scheduler.start()
+        health.register("leadership", 3 * self.config.daemon.standby_interval + HEALTH_MARGIN)
+        health.register("intake", 3 * poll + HEALTH_MARGIN)
+        health.register("dispatch", 3 * DISPATCH_INTERVAL + HEALTH_MARGIN)
+        health.register("reminders", 3 * REMINDERS_INTERVAL + HEALTH_MARGIN)
+
+    def _threads(self) -> list[threading.Thread]:
+        """The intake loop first, then an IDLE watcher per watched folder."""
         threads = [threading.Thread(target=self._intake_loop, name="intake")]
         folders = [self.config.mailbox.folder]
         if self.config.mailbox.sent_folder:
@@ -497,46 +298,41 @@ class App:
                 threading.Thread(target=self._watch_loop, args=(f,), name=f"idle:{f}", daemon=True)
                 for f in folders
             ]
+        return threads
+
+    def run_forever(self) -> None:
+        app, daemon, mailbox = self.app, self.config.daemon, self.config.mailbox
+        scheduler = self._scheduler()
+        if daemon.metrics_port:
+            app.metrics.serve(daemon.metrics_port)
+            log.info("daemon: metrics on http://127.0.0.1:%s/metrics", daemon.metrics_port)
+        self._handle_signals()
+        self._register_health()
+        # Started: config read, schema current, signals handled. READY=1 comes before the
+        # first leadership check, whose reminders catch-up sends mail and may take longer
+        # than TimeoutStartSec=; that check then says "active" or "standby" in STATUS=.
+        how = "IDLE" if daemon.idle else f"every {mailbox.poll_interval:g}s"
+        self.notifier.ready(f"started; watching {mailbox.folder} on {mailbox.host} ({how})")
+        start_watchdog(self.notifier, app.health, app.stop)
+        self._leader_job()  # when active, this also runs the reminders catch-up
+        if not app.leadership.held:
+            log.info("daemon: another instance is active; standing by")
+            self.notifier.status("standby: another instance is active")
+        scheduler.start()
+        threads = self._threads()
         for thread in threads:
             thread.start()
         log.info(
             "daemon: watching %s on %s (%s)",
-            self.config.mailbox.folder,
-            self.config.mailbox.host,
-            "IDLE" if self.config.daemon.idle else f"every {self.config.mailbox.poll_interval}s",
+            mailbox.folder,
+            mailbox.host,
+            "IDLE" if daemon.idle else f"every {mailbox.poll_interval}s",
         )
-        while not self.stop.is_set():
-            self.stop.wait(1.0)
+        while not app.stop.is_set():
+            app.stop.wait(1.0)
         # The intake loop checks `stop` between messages: joining it waits for the message
         # in hand at most. IDLE watchers are daemon threads that end with the process.
         threads[0].join(timeout=60)
         scheduler.shutdown(wait=True)
-        self.leadership.release()
+        app.leadership.release()
         log.info("daemon: stopped")
-
-    def status(self) -> StatusFacts:
-        """What `mailbot status` reports, from the database (works beside the daemon)."""
-        with self.sessions() as session:
-            beats = {b.loop: b for b in session.execute(select(HeartbeatRow)).scalars()}
-            pending = session.execute(
-                select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(
-                    OutboxRow.status == "pending"
-                )
-            ).one()
-            failed = session.execute(
-                select(func.count(OutboxRow.id)).where(OutboxRow.status == "failed")
-            ).scalar_one()
-            last_sent = session.execute(select(func.max(OutboxRow.sent_at))).scalar_one()
-            open_cases = session.execute(
-                select(func.count(CaseRow.id)).where(
-                    CaseRow.state.in_([CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value])
-                )
-            ).scalar_one()
-        return StatusFacts(
-            beats=beats,
-            pending=int(pending[0]),
-            oldest_pending=pending[1],
-            failed=int(failed),
-            last_sent=last_sent,
-            open_cases=int(open_cases),
-        )

@@ -9,8 +9,8 @@ from typing import Any
 
 from servers import Mailbox, SmtpSink
 
+from mailbot.app import App
 from mailbot.config import load_config
-from mailbot.daemon import App
 from mailbot.domain.ports import Clock, system_clock
 
 COORDINATOR = "coordinator@gemeente.example"

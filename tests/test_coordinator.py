@@ -17,7 +17,7 @@ from sqlalchemy import select
 from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 from test_intake import ARRIVED, by_recipient, complaint
 
-from mailbot.daemon import App
+from mailbot.app import App
 from mailbot.persistence import cases as repo
 from mailbot.persistence.tables import CaseRow, MessageRow
 

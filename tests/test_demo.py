@@ -19,8 +19,8 @@ from typing import TextIO
 import pytest
 from support import mailbot
 
+from mailbot.app import App
 from mailbot.config import load_config
-from mailbot.daemon import App
 from mailbot.demo import remind, run_demo
 from mailbot.persistence import cases as repo
 

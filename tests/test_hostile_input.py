@@ -14,7 +14,7 @@ from servers import Mailbox, SmtpSink
 from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 from test_intake import ARRIVED, by_recipient, complaint, make_app
 
-from mailbot.daemon import App
+from mailbot.app import App
 from mailbot.persistence import cases as repo
 
 SENT = "Verzonden items"

@@ -12,7 +12,7 @@ from pathlib import Path
 from servers import Mailbox, SmtpSink
 from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 
-from mailbot.daemon import App
+from mailbot.app import App
 
 ARRIVED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10:15 in Brussels
 

@@ -39,6 +39,14 @@ from servers import (
 )
 from test_config import ENV, load, only_problem, problems, write_config
 
+from mailbot.app import App
+from mailbot.auth.command import CommandProvider
+from mailbot.auth.expiry import secret_expiry_warning
+from mailbot.auth.factory import provider_from_config
+from mailbot.auth.microsoft import DEFAULT_SCOPE, MsalProvider
+from mailbot.auth.msal_errors import msal_error
+from mailbot.auth.tokens import TokenProvider
+from mailbot.auth.xoauth2 import xoauth2_string
 from mailbot.config import CommandOAuthConfig, MicrosoftOAuthConfig, Secret, load_config
 from mailbot.domain.errors import (
     MailboxLoginError,
@@ -49,16 +57,6 @@ from mailbot.domain.errors import (
     TransientError,
 )
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
-from mailbot.oauth import (
-    DEFAULT_SCOPE,
-    CommandProvider,
-    MsalProvider,
-    TokenProvider,
-    msal_error,
-    provider_from_config,
-    secret_expiry_warning,
-    xoauth2_string,
-)
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 
 SENDER = "klachten@gemeente.example"
@@ -1060,15 +1058,16 @@ def test_bad_token_command(tmp_path: Path, value: object, fragment: str) -> None
     assert "S3cr3t" not in problem
 
 
-def test_provider_from_config_gives_the_same_provider_for_the_same_config(
-    tmp_path: Path,
-) -> None:
-    first = load(tmp_path, xoauth2(), AZ_ENV)
-    again = load(tmp_path, xoauth2(), AZ_ENV)
-    provider = provider_from_config(first.mailbox)
-    assert isinstance(provider, MsalProvider)
-    assert provider is provider_from_config(again.mailbox)
-    assert provider is not provider_from_config(first.smtp)  # its own label in messages
+def test_the_app_builds_one_token_provider_per_section(tmp_path: Path) -> None:
+    app = App(load(tmp_path, xoauth2(), AZ_ENV))
+    try:
+        provider = app.imap.token_provider
+        assert isinstance(provider, MsalProvider)
+        smtp = app.smtp.token_provider
+        assert isinstance(smtp, MsalProvider) and smtp is not provider  # its own cache
+        assert provider.where.startswith("[mailbox] ") and smtp.where.startswith("[smtp] ")
+    finally:
+        app.close()
     assert (provider.tenant, provider.client_id, provider.scope) == (
         FakeEntra.TENANT,
         FakeEntra.CLIENT_ID,
@@ -1084,7 +1083,7 @@ def test_from_config_file_to_imap_login(
     token_endpoint: TokenEndpoint,
     tmp_path: Path,
 ) -> None:
-    """What daemon.py does: config -> provider_from_config -> ImapSettings -> login."""
+    """What the app does: config -> provider_from_config (once) -> ImapSettings -> login."""
     script = TokenScript(tmp_path)
     script.print_json(token_endpoint.issue(mailbox_oauth.username), 3600)
     changes: dict[str, dict[str, object | None]] = {
@@ -1099,20 +1098,12 @@ def test_from_config_file_to_imap_login(
             "oauth_token_command": [script.path.name, "--account", "klachten"],
         }
     }
-    config = load(tmp_path, changes, {**ENV, "PATH": str(tmp_path)})
-    m = config.mailbox
-    settings = ImapSettings(
-        host=m.host,
-        port=m.port,
-        security=m.security,
-        username=m.username,
-        password=m.password.reveal(),
-        timeout=m.timeout,
-        ca_file=m.ca_file,
-        token_provider=provider_from_config(m),
-    )
-    for _ in range(2):
-        with ImapMailbox(settings) as imap:
-            assert imap.list_folders() == ["INBOX"]
+    app = App(load(tmp_path, changes, {**ENV, "PATH": str(tmp_path)}))
+    try:
+        for _ in range(2):  # two intake passes, one token
+            with app.mailbox() as imap:
+                assert imap.list_folders() == ["INBOX"]
+    finally:
+        app.close()
     assert script.runs == 1
     dovecot_oauth.wait_for_log(rf"Login: user=<{mailbox_oauth.username}>, method=XOAUTH2")

@@ -234,10 +234,10 @@ def test_an_expiring_azure_secret_is_announced_by_mail(
     clock_now = [datetime(2026, 12, 3, 9, 0, tzinfo=UTC)]  # 7 days before
     app = new_app(config, lambda: clock_now[0])
     app.leadership.acquire()
-    app.warn_expiring_secrets()
-    app.warn_expiring_secrets()  # the same day again: nothing new
+    app.alerts.expiring_secrets()
+    app.alerts.expiring_secrets()  # the same day again: nothing new
     clock_now[0] = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # 6 days: not a warning day
-    app.warn_expiring_secrets()
+    app.alerts.expiring_secrets()
     app.dispatch_pass()
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
         COORDINATOR,

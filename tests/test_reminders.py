@@ -15,7 +15,7 @@ from sqlalchemy import update
 from support import COORDINATOR, new_app, write_config
 from test_intake import by_recipient, complaint
 
-from mailbot.daemon import App
+from mailbot.app import App
 from mailbot.persistence.tables import CaseRow
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

@@ -1,4 +1,4 @@
-"""mailbot.systemd against real sockets, and deploy/mailbot.service against systemd's tools.
+"""mailbot.runtime.systemd against real sockets, and deploy/mailbot.service against systemd's tools.
 
 The notification tests bind a real AF_UNIX datagram socket (a path in tmp_path, and a name
 in the abstract namespace), point NOTIFY_SOCKET at it and read the exact datagrams that
@@ -32,7 +32,7 @@ from support import write_config
 from test_intake import ARRIVED, complaint
 
 from mailbot.config import MAILBOX_CREDENTIAL, SMTP_CREDENTIAL
-from mailbot.systemd import (
+from mailbot.runtime.systemd import (
     STATUS_MAX_CHARS,
     Health,
     JournalFormatter,
@@ -224,7 +224,7 @@ def test_default_environ_is_the_process_environment(
 
 
 def test_unsupported_socket_address_disables(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, "mailbot.systemd")
+    caplog.set_level(logging.WARNING, "mailbot.runtime.systemd")
     notifier = Notifier({"NOTIFY_SOCKET": "vsock:2:1234"})
     assert not notifier.enabled
     notifier.ready("started")  # does nothing, raises nothing
@@ -234,7 +234,7 @@ def test_unsupported_socket_address_disables(caplog: pytest.LogCaptureFixture) -
 def test_a_vanished_socket_is_logged_once_and_never_raises(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, "mailbot.systemd")
+    caplog.set_level(logging.DEBUG, "mailbot.runtime.systemd")
     notifier = Notifier({"NOTIFY_SOCKET": os.fspath(_short_dir(tmp_path) / "gone")})
     assert notifier.enabled
     for _ in range(5):
@@ -401,7 +401,7 @@ def test_start_watchdog_needs_a_socket_and_watchdog_usec(notify_socket: NotifySo
 def test_watchdog_pings_while_healthy_and_stops_when_a_loop_goes_stale(
     notify_socket: NotifySocket, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "mailbot.systemd")
+    caplog.set_level(logging.INFO, "mailbot.runtime.systemd")
     environ = {
         "NOTIFY_SOCKET": notify_socket.address,
         "WATCHDOG_USEC": "200000",

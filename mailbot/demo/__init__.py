@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Final, TextIO
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailbot.app import App, PassReport
 from mailbot.config import ConfigError, load_config
-from mailbot.daemon import App, PassReport
 from mailbot.demo import mails
 from mailbot.demo.mails import SampleMail
 from mailbot.domain.errors import MailbotError, MailboxUnavailableError

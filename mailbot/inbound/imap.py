@@ -30,7 +30,7 @@ from mailbot.domain.model import MailboxMessage
 from mailbot.tls import tls_context
 
 if TYPE_CHECKING:
-    from mailbot.oauth import TokenProvider
+    from mailbot.auth.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
+from mailbot.auth.xoauth2 import xoauth2_string
 from mailbot.domain.errors import (
     PermanentError,
     SendPermanentError,
@@ -17,11 +18,10 @@ from mailbot.domain.errors import (
     SmtpUnavailableError,
     TransientError,
 )
-from mailbot.oauth import xoauth2_string
 from mailbot.tls import tls_context
 
 if TYPE_CHECKING:
-    from mailbot.oauth import TokenProvider
+    from mailbot.auth.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 
