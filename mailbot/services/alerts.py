@@ -7,12 +7,10 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.auth.expiry import MAIL_DAYS, secret_expiry_warning
 from mailbot.config import Config
 from mailbot.domain.ports import Clock
+from mailbot.persistence.session import DatabaseError, Session, Sessions
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -23,7 +21,7 @@ __all__ = ["AlertService"]
 @dataclass
 class AlertService:
     config: Config
-    sessions: sessionmaker[Session]
+    sessions: Sessions
     outbox: Outbox
     clock: Clock
 
@@ -44,7 +42,7 @@ class AlertService:
                     mailbox=f"{mailbox.username} op {mailbox.host}",
                     error=str(error),
                 )
-        except SQLAlchemyError as exc:
+        except DatabaseError as exc:
             log.warning("intake: could not queue the login warning: %s", exc)
             return False
         return True
