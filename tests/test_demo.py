@@ -73,7 +73,7 @@ def test_the_demo_shows_cases_receipts_notices_and_what_went_wrong() -> None:
     assert "Subject: Mail in quarantaine: niet leesbaar" in staff
     assert "Reden:      no headers: not an RFC 5322 message" in staff
     assert f"Subject: Mail niet afgeleverd in dossier {ref[1]}" in staff
-    assert "jan.desmet@mial.example" in staff
+    assert "jan.desmet@oude-provider.example" in staff
 
     # What happened to each incoming mail is said in English.
     assert "-> moved to the Quarantaine folder (no headers" in text
@@ -129,7 +129,7 @@ def test_kept_files_serve_the_real_cli_afterwards(tmp_path: Path) -> None:
         app.close()
     assert [c.citizen_email for c in cases] == [
         "marie.peeters@mail.example",
-        "jan.desmet@mial.example",
+        "jan.desmet@oude-provider.example",
         "sofie.janssens@mail.example",
     ]
 

@@ -179,3 +179,29 @@ def test_both_copies_in_one_pass_send_no_refusal(
     subjects = [m.subject for m in smtp_server.messages[before:]]
     assert not [s for s in subjects if s.startswith("Niet uitgevoerd")], subjects
     assert any(s.startswith("Uitgevoerd") for s in subjects), subjects
+
+
+def test_a_receipt_goes_only_to_the_sender_and_repeats_no_links(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    mailbox.append(
+        "INBOX",
+        complaint(
+            "Klantendienst http://evil.example",
+            "victim@burger.example",
+            "Uw betaling is mislukt: ga naar http://evil.example/pay of mail help@evil.example",
+            headers={"Reply-To": "Other Victim <other@elders.example>"},
+        ),
+    )
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+
+    app.run_once()
+
+    receipts = by_recipient(smtp_server, "victim@burger.example")
+    assert len(receipts) == 1 and by_recipient(smtp_server, "other@elders.example") == []
+    text = receipts[0].message.get_body(("plain",)).get_content()
+    assert "evil" not in text and "http" not in text and "@evil" not in text
+    assert "Uw betaling is mislukt: ga naar [link] of mail [adres]" in " ".join(text.split())
+    assert "evil" not in str(receipts[0].message["To"])
+    notice = by_recipient(smtp_server, COORDINATOR)[0].message.get_body(("plain",)).get_content()
+    assert "Reply-To): Other Victim <other@elders.example>" in notice

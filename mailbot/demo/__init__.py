@@ -306,7 +306,7 @@ class _Demo:
 
         sent = servers.received
         marie = _receipt_to(sent, mails.MARIE[1])
-        jan = _receipt_to(sent, mails.JAN_TYPO)
+        jan = _receipt_to(sent, mails.JAN_OLD)
         if marie is None or jan is None:
             return ["the first pass sent no receipt to Marie or to Jan; step 2 needs both"]
         second = mails.second_batch(at(SECOND_ARRIVAL), marie, jan)

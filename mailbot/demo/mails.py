@@ -23,9 +23,9 @@ FORM_SENDER = "formulier@gemeente.example"
 
 MARIE = ("Marie Peeters", "marie.peeters@mail.example")
 JAN = ("Jan De Smet", "jan.desmet@mail.example")
-# Jan's mail client puts a mistyped Reply-To on his mail: mailbot answers there, and the
-# receipt bounces.
-JAN_TYPO = "jan.desmet@mial.example"
+# Jan writes from an old address his provider has closed since: the receipt bounces.
+# (mailbot answers the From address only; a Reply-To is shown to staff, never mailed.)
+JAN_OLD = "jan.desmet@oude-provider.example"
 SOFIE = ("Sofie Janssens", "sofie.janssens@mail.example")
 
 MARIE_ID = "<f3a1c9e2.marie@mail.example>"
@@ -84,9 +84,9 @@ def first_batch(start: datetime) -> list[SampleMail]:
             start,
         ),
         SampleMail(
-            "an ordinary complaint, with a mistyped Reply-To address",
+            "an ordinary complaint, from an address that no longer receives mail",
             _mail(
-                JAN,
+                (JAN[0], JAN_OLD),
                 "Onvriendelijk onthaal bij de dienst Omgeving",
                 "Geachte,\n\n"
                 "Vorige week ging ik langs bij de dienst Omgeving met een vraag over de\n"
@@ -96,7 +96,6 @@ def first_batch(start: datetime) -> list[SampleMail]:
                 "Jan De Smet\n",
                 at=start + timedelta(minutes=12),
                 message_id=JAN_ID,
-                headers={"Reply-To": formataddr((JAN[0], JAN_TYPO))},
             ),
             start + timedelta(minutes=12),
         ),
@@ -162,7 +161,7 @@ def second_batch(
             start,
         ),
         SampleMail(
-            "a bounce (multipart/report delivery-status) of the receipt to Jan's mistyped address",
+            "a bounce (multipart/report delivery-status) of the receipt to Jan's old address",
             _bounce(receipt_to_jan, at=start + timedelta(minutes=2)),
             start + timedelta(minutes=2),
         ),
@@ -173,7 +172,8 @@ def second_batch(
                 "Re: Onvriendelijk onthaal bij de dienst Omgeving",
                 "Goedemiddag,\n\n"
                 "Ik heb nog geen ontvangstbevestiging gekregen. Is mijn klacht wel aangekomen?\n"
-                f"Mijn antwoordadres had een tikfout: mijn juiste adres is {JAN[1]}.\n\n"
+                "Ik schreef vanaf mijn oude adres, dat bestaat niet meer.\n"
+                f"Mijn adres is nu {JAN[1]}.\n\n"
                 "Jan De Smet\n",
                 at=start + timedelta(minutes=55),
                 message_id="<c81f.7790.jan@mail.example>",

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from mailbot.config import Config
 from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
+from mailbot.domain.echo import safe_echo
 from mailbot.domain.form import FormError, parse_form
 from mailbot.domain.model import Address, Channel, MessageKind, Outcome
 from mailbot.domain.ports import Clock
@@ -22,6 +23,8 @@ from mailbot.services.notices import StaffNotices
 from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+MAX_ADDRESS = 254  # RFC 5321 section 4.5.3.1.3: a longer path cannot be delivered
 
 
 class CitizenMail:
@@ -81,23 +84,27 @@ class CitizenMail:
         return self._finish(session, arrival, case, citizen, message.body_text, no_receipt, False)
 
     def new_case(self, session: Session, arrival: Arrival, decision: NewCase) -> Handled:
-        # The citizen is who wrote the mail; their Reply-To is where they want answers.
+        # The citizen is who wrote the mail. A Reply-To elsewhere is shown to the
+        # coordinator, never mailed automatically: anyone can write any Reply-To.
         mail, item = arrival.mail, arrival.item
         sender = mail.sender
-        citizen = mail.reply_to[0] if mail.reply_to else sender
-        name = (sender.name if sender else "") or (citizen.name if citizen else "")
+        name = sender.name if sender else ""
+        email = sender.email if sender and len(sender.email) <= MAX_ADDRESS else ""
         case = open_case(
             session,
             self.config,
             received_at=item.arrived_at,
             channel=Channel.EMAIL,
-            citizen=Address(citizen.email if citizen else "", name),
+            citizen=Address(email, name),
             subject=mail.subject,
             now=self.clock(),
         )
         store_message(session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item)
+        no_receipt = decision.no_receipt
+        if sender and not email:
+            no_receipt = no_receipt or f"the sender address is longer than {MAX_ADDRESS} characters"
         who = Address(case.citizen_email, name)
-        return self._finish(session, arrival, case, who, mail.body_text, decision.no_receipt, True)
+        return self._finish(session, arrival, case, who, mail.body_text, no_receipt, True)
 
     def _finish(
         self,
@@ -147,14 +154,14 @@ class CitizenMail:
             key=f"receipt:{case.reference}",
             kind=MessageKind.RECEIPT,
             template="receipt",
-            to=[citizen],
+            to=[Address(citizen.email, safe_echo(citizen.name, 80))],
             now=self.clock(),
             case=case,
             in_reply_to=mail.message_id if threaded else None,
             references=mail.references if threaded else (),
             reference=case.reference,
-            citizen_name=case.citizen_name,
-            subject=case.subject,
+            citizen_name=safe_echo(case.citizen_name, 80),
+            subject=safe_echo(case.subject),
             received_at=case.received_at,
             deadline=case.deadline,
             coordinator=self.config.staff.coordinator,

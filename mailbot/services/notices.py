@@ -58,6 +58,7 @@ class StaffNotices:
             attachments=[(a.filename, a.size) for a in mail.attachments],
             no_receipt_reason=no_receipt,
             hints=list(hints),
+            other_reply_to=other_reply_to(mail),
         )
 
     def follow_up(self, session: Session, case: CaseRow, mail: InboundMail, at: datetime) -> bool:
@@ -128,6 +129,13 @@ class StaffNotices:
                 "klachtendienst, stuur het commando dan vanuit de klachtenmailbox."
             ],
         )
+
+
+def other_reply_to(mail: InboundMail) -> str | None:
+    """A Reply-To that differs from the sender: shown to staff, never mailed to."""
+    sender = mail.sender.email.lower() if mail.sender else ""
+    others = [str(a) for a in mail.reply_to if a.email.lower() != sender]
+    return ", ".join(others) or None
 
 
 def citizen_label(case: CaseRow) -> str:
