@@ -205,3 +205,41 @@ def test_a_receipt_goes_only_to_the_sender_and_repeats_no_links(
     assert "evil" not in str(receipts[0].message["To"])
     notice = by_recipient(smtp_server, COORDINATOR)[0].message.get_body(("plain",)).get_content()
     assert "Reply-To): Other Victim <other@elders.example>" in notice
+
+
+def _autoresponse(n: int, receipt_text: str | None) -> bytes:
+    """A helpdesk robot that answers every mail from a new address, with a new subject and
+    no threading headers, quoting what it got (or not)."""
+    msg = EmailMessage()
+    msg["From"] = f"Helpdesk <reply+{n}@helpdesk.example>"
+    msg["To"] = FROM_ADDRESS
+    msg["Subject"] = f"Ticket #{1000 + n} aangemaakt"
+    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
+    msg["Message-ID"] = f"<ticket-{n}@helpdesk.example>"
+    body = f"Bedankt, we hebben ticket {1000 + n} aangemaakt.\n"
+    if receipt_text is not None:
+        body += "\n" + "\n".join("> " + line for line in receipt_text.splitlines())
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP)
+
+
+def test_a_rotating_autoresponder_quoting_our_receipt_joins_its_case(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    mailbox.append("INBOX", _autoresponse(0, None))
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    for n in range(1, 21):  # twenty rounds of the robot answering whatever it received
+        app.run_once()
+        answers = [
+            m for m in smtp_server.messages if f"reply+{n - 1}@helpdesk.example" in m.rcpt_tos
+        ]
+        if not answers:
+            break
+        text = answers[-1].message.get_body(("plain",)).get_content()
+        mailbox.append("INBOX", _autoresponse(n, text))
+    app.run_once()
+
+    receipts = [m for m in smtp_server.messages if m.subject.startswith("Ontvangstmelding")]
+    assert len(receipts) == 1, [m.rcpt_tos for m in receipts]
+    with app.sessions() as session:
+        assert len(repo.list_cases(session)) == 1

@@ -48,3 +48,18 @@ def find_references(subject: str, prefix: str) -> list[Reference]:
 def strip_reply_prefixes(subject: str) -> str:
     """'Re: AW: Fwd: klacht' -> 'klacht'."""
     return _PREFIX.sub("", subject).strip()
+
+
+def quoted_receipt_references(body: str, prefix: str) -> list[Reference]:
+    """References a mail quotes from our own receipt ("Je dossiernummer is KL-2026-0042",
+    or the receipt's subject "[KL-2026-0042]"): an autoresponder that answers with a new
+    subject, from a new address and without threading headers still names its case."""
+    pattern = reference_pattern(prefix).pattern
+    quoted = re.compile(rf"dossiernummer(?:\s+is)?\s+(?:{pattern})|\[(?:{pattern})\]", re.I)
+    found: list[Reference] = []
+    for match in quoted.finditer(body):
+        year, number = match.group(1) or match.group(3), match.group(2) or match.group(4)
+        ref = Reference(prefix, int(year), int(number))
+        if ref not in found:
+            found.append(ref)
+    return found

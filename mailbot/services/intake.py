@@ -37,6 +37,7 @@ from mailbot.domain.classify import (
 from mailbot.domain.identity import bounded_mail, content_fingerprint
 from mailbot.domain.model import InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
+from mailbot.domain.reference import quoted_receipt_references
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
@@ -103,7 +104,12 @@ class _Stored:
 
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         ids = [*mail.in_reply_to, *reversed(mail.references)]
-        return _view(case_queries.find_thread_case(self.session, mail.subject, ids, self.prefix))
+        case = case_queries.find_thread_case(self.session, mail.subject, ids, self.prefix)
+        for ref in () if case else quoted_receipt_references(mail.body_text, self.prefix):
+            case = case_queries.find_case_by_reference(self.session, str(ref))
+            if case is not None:
+                break
+        return _view(case)
 
     def bounced_case(self, mail: InboundMail) -> CaseView | None:
         ids = original_message_ids(mail)  # our Message-IDs quoted in the bounce
