@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -106,6 +107,7 @@ class Daemon:
         self.notifier = Notifier()
         self._wake = threading.Event()
         self._handled = 0  # messages handled since start, for the status line
+        self._running: BackgroundScheduler | None = None  # once started
 
     # -- jobs and loops -----------------------------------------------------------------
 
@@ -137,7 +139,7 @@ class Daemon:
                     backoff.succeeded()
                     self._intake_status(stats)
                     if stats.seen:
-                        app.dispatch_job()
+                        self._deliver_soon()
                 except MailboxLoginError as exc:
                     log.error("intake: %s", exc)
                     # The loop is alive and doing what it should (warn, retry): a restart
@@ -215,7 +217,7 @@ class Daemon:
             self.app.health.failed("reminders", str(exc))
             return
         if plan.mails:
-            self.app.dispatch_job()
+            self._deliver_soon()
 
     def _retention_job(self) -> None:
         if not self.app.active:
@@ -226,6 +228,18 @@ class Daemon:
             log.warning("retention: pass failed, will retry tomorrow: %s", exc)
 
     # -- start and stop -----------------------------------------------------------------
+
+    def _deliver_soon(self) -> None:
+        """Run the delivery job now, in the scheduler's own thread: a slow or silent SMTP
+        server never holds up intake."""
+        scheduler = self._running
+        if scheduler is None:
+            self.app.dispatch_job()
+            return
+        try:
+            scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+        except JobLookupError:  # shutting down
+            pass
 
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=self.config.cases.timezone)
@@ -319,6 +333,7 @@ class Daemon:
             log.info("daemon: another instance is active; standing by")
             self.notifier.status("standby: another instance is active")
         scheduler.start()
+        self._running = scheduler
         threads = self._threads()
         for thread in threads:
             thread.start()

@@ -4,6 +4,7 @@ adapters (IMAP, SMTP, clock) can be swapped in tests and in the composition root
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -19,6 +20,9 @@ def system_clock() -> datetime:
 class MailSender(Protocol):
     def send(self, mail_from: str, recipients: Sequence[str], content: bytes) -> None:
         """Deliver one message; raise SendTemporaryError or SendPermanentError."""
+
+    def kept_open(self) -> AbstractContextManager[None]:
+        """One connection for every `send` inside (a delivery pass)."""
 
 
 class Mailbox(Protocol):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
@@ -42,6 +44,8 @@ class SmtpSettings:
 class SmtpSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
+        self._client: smtplib.SMTP | None = None  # kept open for the rest of a pass
+        self._keep = False
 
     def _connect(self) -> smtplib.SMTP:
         s = self._settings
@@ -133,21 +137,56 @@ class SmtpSender:
             _quit(client)
 
     def send(self, mail_from: str, recipients: Sequence[str], content: bytes) -> None:
+        """Deliver one mail and return right after the server's 250. Within `kept_open()`
+        the connection stays open for the next mail (the caller records this one first)."""
+        reused = self._client is not None
         try:
-            client = self._connect()
+            client = self._client or self._connect()
         except (OSError, smtplib.SMTPException) as exc:
             raise _translate(exc) from exc
+        self._client = client
         try:
             refused = client.sendmail(mail_from, list(recipients), content)
+        except smtplib.SMTPServerDisconnected as exc:
+            self._client = None
+            if not reused:
+                raise _translate(exc) from exc
+            # The server closed an idle connection before MAIL FROM: once more, anew.
+            self.send(mail_from, recipients, content)
+            return
         except (OSError, smtplib.SMTPException) as exc:
+            self.close()
             raise _translate(exc) from exc
-        finally:
-            _quit(client)
+        if not self._keep:
+            self.close()
         if refused:
             # Some recipients were accepted: the mail is out, report the others.
             # The mail is out to the others; addresses are personal data: DEBUG only.
             log.warning("smtp: %s of %s recipients refused", len(refused), len(recipients))
             log.debug("smtp: refused recipients: %s", sorted(refused))
+
+    @contextmanager
+    def kept_open(self) -> Iterator[None]:
+        """One connection for every `send` inside: a delivery pass."""
+        self._keep = True
+        try:
+            yield
+        finally:
+            self._keep = False
+            self.close()
+
+    def close(self) -> None:
+        """QUIT the connection the last `send` left open, if any."""
+        client, self._client = self._client, None
+        if client is not None:
+            _quit(client)
+
+
+_ADDRESS = re.compile(rb"<?[^\s<>@]+@[^\s<>]+>?")
+
+
+def _without_addresses(reply: bytes) -> str:
+    return _ADDRESS.sub(b"<...>", reply).decode("utf-8", "replace").strip()
 
 
 def _quit(client: smtplib.SMTP) -> None:
@@ -160,9 +199,13 @@ def _quit(client: smtplib.SMTP) -> None:
 def _translate(exc: BaseException) -> SendTemporaryError | SendPermanentError:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _msg in exc.recipients.values()]
+        # Addresses are personal data: the reason names codes and texts, not who.
+        replies = "; ".join(
+            f"{code} {_without_addresses(msg)}" for code, msg in exc.recipients.values()
+        )
         if codes and all(400 <= c < 500 for c in codes):
-            return SendTemporaryError(f"recipients refused for now: {exc.recipients}")
-        return SendPermanentError(f"recipients refused: {exc.recipients}")
+            return SendTemporaryError(f"recipients refused for now: {replies}")
+        return SendPermanentError(f"recipients refused: {replies}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         # Credentials, not the mail: keep it queued until ops fixed the login.
         return SendTemporaryError(

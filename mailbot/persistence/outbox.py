@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -38,15 +38,28 @@ def due_ids(session: Session, now: datetime, limit: int) -> list[int]:
     )
 
 
-def claim(session: Session, row_id: int) -> OutboxRow | None:
-    """The pending row, locked for this transaction; None when it is sent or another
-    instance is sending it now (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN
-    IMMEDIATE serialises instead)."""
-    return session.execute(
+def claim(session: Session, row_id: int, now: datetime, lease: timedelta) -> OutboxRow | None:
+    """Lease a due pending row for `lease`: no other pass or instance takes it meanwhile
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises). None when
+    it is sent, or leased by someone else."""
+    row = session.execute(
         select(OutboxRow)
-        .where(OutboxRow.id == row_id, OutboxRow.status == PENDING)
+        .where(
+            OutboxRow.id == row_id,
+            OutboxRow.status == PENDING,
+            OutboxRow.next_attempt_at <= now,
+        )
         .with_for_update(skip_locked=True)
     ).scalar_one_or_none()
+    if row is not None:
+        row.next_attempt_at = now + lease
+    return row
+
+
+def get(session: Session, row_id: int) -> OutboxRow:
+    row = session.get(OutboxRow, row_id)
+    assert row is not None, f"outbox row {row_id} vanished"
+    return row
 
 
 def count_receipts_since(session: Session, recipient: str, since: datetime) -> int:

@@ -24,6 +24,10 @@ from mailbot.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+# How long a claimed row is left alone: if the process dies while sending, the row is
+# due again after this (and goes out once more, with the same Message-ID).
+LEASE = timedelta(minutes=10)
+
 
 @dataclass
 class DispatchStats:
@@ -58,55 +62,70 @@ class Dispatcher:
         stats = DispatchStats()
         with self.sessions() as session:
             due = outbox_queries.due_ids(session, self.clock(), limit)
-        for row_id in due:
-            if stop is not None and stop.is_set():
-                break
-            if not self._deliver(row_id, stats):
-                # The server is unreachable: the other rows wait for the next pass instead
-                # of each waiting out the SMTP timeout (and holding up intake meanwhile).
-                break
+        with self.sender.kept_open():  # one SMTP connection per pass
+            for row_id in due:
+                if stop is not None and stop.is_set():
+                    break
+                if not self._deliver(row_id, stats):
+                    # The server is unreachable: the other rows wait for the next pass
+                    # instead of each waiting out the SMTP timeout.
+                    break
         return stats
 
     def _deliver(self, row_id: int, stats: DispatchStats) -> bool:
-        """Try one row; False when the SMTP server could not be reached at all."""
+        """Try one row; False when the SMTP server could not be reached at all.
+
+        Claim (a short transaction leases the row), send, record (a short transaction right
+        after the server's 250): no database lock is held while the server talks, so
+        intake never waits for SMTP. The window in which a crash sends a mail twice is
+        between the 250 and that commit: one round trip to the database."""
         with self.sessions.begin() as session:
-            # A row another instance is sending right now is skipped, not sent twice.
-            row = outbox_queries.claim(session, row_id)
+            row = outbox_queries.claim(session, row_id, self.clock(), LEASE)
             if row is None:
-                return True  # sent, or being sent, by another instance
+                return True  # sent, or being sent, by another instance or pass
+            mail_from, content, kind = row.mail_from, row.content, row.kind
             recipients = [r for r in row.recipients.split(",") if r]
-            try:
-                self.sender.send(row.mail_from, recipients, row.content)
-            except SendTemporaryError as exc:
-                row.attempts += 1
-                row.last_error = str(exc)
-                if row.attempts >= self.config.outbox.max_attempts:
-                    self._give_up(session, row, f"gave up after {row.attempts} attempts: {exc}")
-                    stats.failed += 1
-                    return not isinstance(exc, SmtpUnavailableError)
-                row.next_attempt_at = self.clock() + self.backoff(row.attempts)
-                stats.retried += 1
-                log.warning(
-                    "dispatch: outbox=%s kind=%s attempt %s failed for now (%s); next try %s",
-                    row.id,
-                    row.kind,
-                    row.attempts,
-                    exc,
-                    row.next_attempt_at.isoformat(),
-                )
-                return not isinstance(exc, SmtpUnavailableError)
-            except SendPermanentError as exc:
-                row.attempts += 1
-                self._give_up(session, row, str(exc))
-                stats.failed += 1
-                return True
-            row.attempts += 1
-            row.status = outbox_queries.SENT
-            row.sent_at = self.clock()
-            row.last_error = ""
-            stats.sent += 1
-            log.info("dispatch: outbox=%s kind=%s sent", row.id, row.kind)
+        try:
+            self.sender.send(mail_from, recipients, content)
+        except SendTemporaryError as exc:
+            self._record(row_id, stats, exc)
+            return not isinstance(exc, SmtpUnavailableError)
+        except SendPermanentError as exc:
+            self._record(row_id, stats, exc)
             return True
+        self._record(row_id, stats, None)
+        log.info("dispatch: outbox=%s kind=%s sent", row_id, kind)
+        return True
+
+    def _record(self, row_id: int, stats: DispatchStats, error: Exception | None) -> None:
+        with self.sessions.begin() as session:
+            row = outbox_queries.get(session, row_id)
+            row.attempts += 1
+            if error is None:
+                row.status = outbox_queries.SENT
+                row.sent_at = self.clock()
+                row.last_error = ""
+                stats.sent += 1
+                return
+            row.last_error = str(error)
+            permanent = isinstance(error, SendPermanentError)
+            if permanent or row.attempts >= self.config.outbox.max_attempts:
+                reason = (
+                    str(error) if permanent else f"gave up after {row.attempts} attempts: {error}"
+                )
+                self._give_up(session, row, reason)
+                stats.failed += 1
+                return
+            row.next_attempt_at = self.clock() + self.backoff(row.attempts)
+            stats.retried += 1
+            log.warning(
+                "dispatch: outbox=%s kind=%s attempt %s failed for now (%s); next try %s",
+                row.id,
+                row.kind,
+                row.attempts,
+                error,
+                row.next_attempt_at.isoformat(),
+            )
 
     def _give_up(self, session: Session, row: OutboxRow, reason: str) -> None:
         row.status = outbox_queries.FAILED
