@@ -12,6 +12,10 @@ class CaseState(enum.StrEnum):
     IN_PROGRESS = "in_progress"  # in behandeling
     ANSWERED = "answered"  # beantwoord
     CLOSED = "closed"  # afgesloten
+    # Mail that was already in the mailbox when mailbot went live (`mailbot backlog
+    # import`): recorded, never answered automatically, no reminders until the
+    # coordinator acts on it.
+    IMPORTED = "imported"
 
 
 class Channel(enum.StrEnum):

@@ -33,4 +33,7 @@ class Mailbox(Protocol):
 
     def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[MailboxMessage]: ...
 
+    def uids_before(self, folder: str, moment: datetime) -> list[int]:
+        """UIDs that arrived before the day of `moment`."""
+
     def move(self, uids: Sequence[int], destination: str) -> None: ...

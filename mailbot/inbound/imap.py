@@ -204,6 +204,14 @@ class ImapMailbox:
         uids = sorted(int(u) for u in self._call("SEARCH", self._client.search, ["ALL"]))
         return uidvalidity, uids
 
+    def uids_before(self, folder: str, moment: datetime) -> list[int]:
+        """UIDs in `folder` that arrived before the day of `moment` (IMAP SEARCH BEFORE
+        compares INTERNALDATE by day, RFC 3501 section 6.4.4)."""
+        info = self._call("SELECT", self._client.select_folder, folder)
+        self._selected, self._uidvalidity = folder, int(info[b"UIDVALIDITY"])
+        found = self._call("SEARCH", self._client.search, ["BEFORE", moment.date()])
+        return sorted(int(u) for u in found)
+
     def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[MailboxMessage]:
         if self._selected != folder:
             raise RuntimeError(f"fetch from {folder} while {self._selected} is selected")

@@ -64,3 +64,8 @@ def items_to_purge(session: Session, case_ids: list[int], cutoff: datetime) -> l
             )
         ).scalars()
     )
+
+
+def any_mail_handled(session: Session) -> bool:
+    """Whether intake ever recorded a mail in this database (a go-live or a restart)."""
+    return session.execute(select(MailboxItemRow.id).limit(1)).first() is not None

@@ -29,6 +29,7 @@ STATE_LABELS = {
     CaseState.IN_PROGRESS.value: "in behandeling",
     CaseState.ANSWERED.value: "beantwoord",
     CaseState.CLOSED.value: "afgesloten",
+    CaseState.IMPORTED.value: "geïmporteerd bij de ingebruikname, nog niet beoordeeld",
 }
 
 

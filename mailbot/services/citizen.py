@@ -10,7 +10,7 @@ from mailbot.config import Config
 from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
 from mailbot.domain.echo import safe_echo
 from mailbot.domain.form import FormError, parse_form
-from mailbot.domain.model import Address, Channel, MessageKind, Outcome
+from mailbot.domain.model import Address, CaseState, Channel, MessageKind, Outcome
 from mailbot.domain.ports import Clock
 from mailbot.domain.triage import hints
 from mailbot.persistence import cases as case_queries
@@ -28,11 +28,19 @@ MAX_ADDRESS = 254  # RFC 5321 section 4.5.3.1.3: a longer path cannot be deliver
 
 
 class CitizenMail:
-    def __init__(self, config: Config, outbox: Outbox, notices: StaffNotices, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        notices: StaffNotices,
+        clock: Clock,
+        new_state: CaseState = CaseState.RECEIVED,
+    ) -> None:
         self.config = config
         self.outbox = outbox
         self.notices = notices
         self.clock = clock
+        self.new_state = new_state  # IMPORTED for a mailbox's backlog
 
     def bounce(self, session: Session, arrival: Arrival, decision: Bounce) -> Handled:
         if decision.case is None:
@@ -77,6 +85,7 @@ class CitizenMail:
             now=self.clock(),
         )
         case.citizen_address = form.address
+        case.state = self.new_state.value
         message = store_message(session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item)
         message.body_text = form.text or mail.body_text
         # The form's robot is never answered; the citizen is, when they gave an address.
@@ -99,6 +108,7 @@ class CitizenMail:
             subject=mail.subject,
             now=self.clock(),
         )
+        case.state = self.new_state.value
         store_message(session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item)
         no_receipt = decision.no_receipt
         if sender and not email:
@@ -117,8 +127,10 @@ class CitizenMail:
         threaded: bool,
     ) -> Handled:
         """The receipt to the citizen, unless there is a reason not to, and the notice."""
+        if self.new_state is CaseState.IMPORTED:
+            no_receipt = "imported with the mailbox's backlog: nobody was mailed"
         if no_receipt is None:
-            no_receipt = self._over_limit(session, citizen)
+            no_receipt = self._too_late(case) or self._over_limit(session, citizen)
         if no_receipt is None:
             self._receipt(session, arrival, case, citizen, threaded)
         triage = hints(
@@ -134,6 +146,18 @@ class CitizenMail:
             session, case, arrival.mail, text, no_receipt, [h.evidence for h in triage]
         )
         return Handled(Outcome.NEW_CASE, case, no_receipt or "")
+
+    def _too_late(self, case: CaseRow) -> str | None:
+        """Never a receipt that promises an answer date already gone by (old mail read
+        late, a mailbox with history)."""
+        today = self.clock().astimezone(self.config.cases.timezone).date()
+        if case.deadline < today:
+            return (
+                f"the answer date {case.deadline:%d-%m-%Y} has already passed "
+                f"(received {case.received_at.astimezone(self.config.cases.timezone):%d-%m-%Y}); "
+                "answer the citizen yourself"
+            )
+        return None
 
     def _over_limit(self, session: Session, citizen: Address) -> str | None:
         if not citizen.email:

@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mailbot.config import Config
@@ -35,7 +36,7 @@ from mailbot.domain.classify import (
     classify,
 )
 from mailbot.domain.identity import bounded_mail, content_fingerprint
-from mailbot.domain.model import InboundMail, MailboxMessage, Outcome
+from mailbot.domain.model import CaseState, InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import quoted_receipt_references
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
@@ -53,7 +54,7 @@ from mailbot.persistence.tables import CaseRow, FolderStateRow, MailboxItemRow
 from mailbot.services.arrival import Arrival, Handled
 from mailbot.services.citizen import CitizenMail
 from mailbot.services.notices import StaffNotices
-from mailbot.services.outbox import Outbox
+from mailbot.services.outbox import Outbox, SilentOutbox
 from mailbot.services.staffmail import StaffMail
 
 log = logging.getLogger(__name__)
@@ -122,14 +123,38 @@ def _view(case: CaseRow | None) -> CaseView | None:
     return CaseView(case.id, case.reference, case.citizen_email)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Importing the mail already in the mailbox at go-live: the mail before `before`
+    becomes cases in state `imported` (or joins its case), nobody is mailed, no command
+    in it is carried out. A dry run stores and moves nothing."""
+
+    before: datetime
+    dry_run: bool = False
+
+
 class IntakeService:
-    def __init__(self, config: Config, sessions: Sessions, outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: Config,
+        sessions: Sessions,
+        outbox: Outbox,
+        clock: Clock,
+        backlog: Backlog | None = None,
+    ) -> None:
         self.config = config
         self.sessions = sessions
         self.clock = clock
+        self.backlog = backlog
         self.rules = intake_rules(config)
+        new_state = CaseState.RECEIVED
+        if backlog is not None:
+            outbox, new_state = (
+                SilentOutbox(outbox.renderer, outbox.sender, outbox.domain),
+                CaseState.IMPORTED,
+            )
         self.notices = StaffNotices(config, outbox, clock)
-        citizen = CitizenMail(config, outbox, self.notices, clock)
+        citizen = CitizenMail(config, outbox, self.notices, clock, new_state)
         staff = StaffMail(config, outbox, self.notices, clock)
         self.handlers: dict[type, Handler] = {
             Duplicate: _recorded(Outcome.DUPLICATE),
@@ -142,6 +167,8 @@ class IntakeService:
             RefusedCommands: staff.refused,
             SentAnswer: staff.sent_answer,
         }
+        if backlog is not None:
+            self.handlers[StaffCommands] = self.handlers[RefusedCommands] = _not_carried_out
 
     # -- one message ------------------------------------------------------------------
 
@@ -153,6 +180,12 @@ class IntakeService:
         rolled back and the mail goes to quarantine with the reason, so that one odd mail
         never blocks the inbox (Mailman's "shunt" queue).
         """
+        if self.backlog is not None and self.backlog.dry_run:
+            with self.sessions() as session:
+                try:
+                    return self._process(session, item)
+                finally:
+                    session.rollback()
         for attempt in (1, 2):
             try:
                 with self.sessions.begin() as session:
@@ -265,7 +298,7 @@ class IntakeService:
         cfg = self.config.mailbox
         stats = PassStats()
         mailbox.ensure_folders([cfg.processed_folder, cfg.quarantine_folder])
-        if cfg.sent_folder:
+        if cfg.sent_folder and self.backlog is None:
             uidvalidity, uids = mailbox.open_folder(cfg.sent_folder)
             new = self._unread_sent(cfg.sent_folder, uidvalidity, uids)
             self._run_folder(mailbox, cfg.sent_folder, new, stats, stop)
@@ -290,9 +323,13 @@ class IntakeService:
                 for item in mailbox.fetch(folder, batch):
                     if stop is not None and stop.is_set():
                         break
+                    if self.backlog is not None and item.arrived_at >= self.backlog.before:
+                        continue  # arrived after the go-live moment: the daemon's work
                     result = self.process(item)
                     stats.seen += 1
                     stats.outcomes[result.outcome.value] += 1
+                    if self.backlog is not None and self.backlog.dry_run:
+                        continue
                     if result.destination is not None:
                         to_move[result.destination].append(item.uid)
                     else:
@@ -330,6 +367,11 @@ class IntakeService:
             state = folder_state(session, folder)
             if state is not None and state.uidvalidity == uidvalidity and uid > state.last_uid:
                 state.last_uid = uid
+
+
+def _not_carried_out(session: Session, arrival: Arrival, decision: object) -> Handled:
+    """Commands in the backlog are history, not today's instructions."""
+    return Handled(Outcome.NO_CASE, None, "command in the imported backlog: not carried out")
 
 
 def _recorded(outcome: Outcome) -> Handler:

@@ -24,8 +24,9 @@ STATE_LABELS: dict[CaseState, str] = {
     CaseState.IN_PROGRESS: "in behandeling",
     CaseState.ANSWERED: "beantwoord",
     CaseState.CLOSED: "afgesloten",
+    CaseState.IMPORTED: "geïmporteerd",
 }
-OPEN = frozenset({CaseState.RECEIVED, CaseState.IN_PROGRESS})
+OPEN = frozenset({CaseState.RECEIVED, CaseState.IN_PROGRESS, CaseState.IMPORTED})
 DONE = frozenset({CaseState.ANSWERED, CaseState.CLOSED})
 NOTHING_DONE = "Niets uitgevoerd: verbeter de fout en stuur de mail opnieuw."
 TOGETHER = "Niets uitgevoerd: de commando's hieronder horen samen."
