@@ -243,3 +243,40 @@ def test_a_rotating_autoresponder_quoting_our_receipt_joins_its_case(
     assert len(receipts) == 1, [m.rcpt_tos for m in receipts]
     with app.sessions() as session:
         assert len(repo.list_cases(session)) == 1
+
+
+def test_a_rotating_autoresponder_that_quotes_nothing_is_stopped_per_domain(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    mailbox.append("INBOX", _autoresponse(0, None))
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    for n in range(1, 31):  # it answers whatever it received, from a new address each time
+        app.run_once()
+        if not [m for m in smtp_server.messages if f"reply+{n - 1}@" in m.rcpt_tos[0]]:
+            break
+        mailbox.append("INBOX", _autoresponse(n, None))
+    app.run_once()
+
+    to_robot = [m for m in smtp_server.messages if m.rcpt_tos[0].endswith("@helpdesk.example")]
+    assert len(to_robot) == 10  # [receipts] max_per_domain_per_hour
+    with app.sessions() as session:
+        assert len(repo.list_cases(session)) == 11  # every mail is still recorded
+
+
+def test_too_many_receipts_in_an_hour_pause_receipts_and_tell_the_coordinator_once(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    for n in range(8):
+        mailbox.append("INBOX", complaint(f"Burger {n}", f"b{n}@domein{n}.example", f"Klacht {n}"))
+    app = new_app(
+        write_config(tmp_path, mailbox, smtp_server, db_url, receipts={"max_per_hour": 5})
+    )
+
+    app.run_once()
+
+    receipts = [m for m in smtp_server.messages if m.subject.startswith("Ontvangstmelding")]
+    assert len(receipts) == 5
+    paused = [m for m in smtp_server.messages if "gepauzeerd" in m.subject]
+    assert len(paused) == 1 and paused[0].rcpt_tos == (COORDINATOR,)
+    with app.sessions() as session:
+        assert len(repo.list_cases(session)) == 8

@@ -205,9 +205,19 @@ class RetentionConfig:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptsConfig:
-    """[receipts]: at most this many automatic receipts to one address per day."""
+    """[receipts]: limits on automatic receipts, against mail loops and abuse."""
 
     max_per_sender_per_day: int = 3
+    max_per_domain_per_hour: int = 10
+    max_per_hour: int = 50  # all receipts together: above it, receipts pause
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeConfig:
+    """[intake]: what intake takes in."""
+
+    backlog_limit: int = 20  # old mails a first start accepts without `backlog import`
+    max_size_mb: int = 25  # larger mails go to quarantine, the coordinator is told
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +262,7 @@ class Config:
     triage: TriageKeywords = DEFAULT_KEYWORDS
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
 
     @property
     def message_id_domain(self) -> str:

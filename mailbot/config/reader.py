@@ -19,6 +19,7 @@ from mailbot.config.model import (
     Config,
     ConfigError,
     DaemonConfig,
+    IntakeConfig,
     LoggingConfig,
     ReceiptsConfig,
 )
@@ -120,6 +121,7 @@ def _build(source: Source, path: Path, document: Mapping[str, Any]) -> Config:
         staff=sections.staff(tables["staff"], tables["services"]),
         cases=sections.cases(tables["cases"]),
         receipts=sections.plain(tables["receipts"], ReceiptsConfig),
+        intake=sections.plain(tables["intake"], IntakeConfig),
         outbox=sections.outbox(tables["outbox"]),
         templates=sections.templates(tables["templates"]),
         logging=sections.plain(tables["logging"], LoggingConfig),

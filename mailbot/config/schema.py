@@ -363,6 +363,32 @@ SCHEMA: Final[dict[str, dict[str, Key]]] = {
             "max_per_sender_per_day = 3",
             kind=Whole(1),
         ),
+        "max_per_domain_per_hour": Key(
+            "the most automatic receipts sent to one mail domain per hour, at least 1 (an "
+            "autoresponder that answers from a new address each time)",
+            "max_per_domain_per_hour = 10",
+            kind=Whole(1),
+        ),
+        "max_per_hour": Key(
+            "the most automatic receipts sent in all per hour, at least 1: above it receipts "
+            "pause (cases are still opened) and the coordinator is told once a day",
+            "max_per_hour = 50",
+            kind=Whole(1),
+        ),
+    },
+    "intake": {
+        "backlog_limit": Key(
+            "how many mails older than 3 days a first start accepts in the complaints folder "
+            "before it asks for `mailbot backlog import`, at least 0",
+            "backlog_limit = 20",
+            kind=Whole(0),
+        ),
+        "max_size_mb": Key(
+            "the largest mail intake reads, in megabytes, at least 1: larger mail goes to "
+            "quarantine and the coordinator is told",
+            "max_size_mb = 25",
+            kind=Whole(1),
+        ),
     },
     "outbox": {
         "max_attempts": Key(

@@ -62,16 +62,18 @@ def get(session: Session, row_id: int) -> OutboxRow:
     return row
 
 
-def count_receipts_since(session: Session, recipient: str, since: datetime) -> int:
-    return int(
-        session.execute(
-            select(func.count(OutboxRow.id)).where(
-                OutboxRow.kind == MessageKind.RECEIPT.value,
-                OutboxRow.recipients == recipient,
-                OutboxRow.created_at >= since,
-            )
-        ).scalar_one()
+def count_receipts_since(
+    session: Session, since: datetime, recipient: str | None = None, domain: str | None = None
+) -> int:
+    """Receipts queued since `since`: to one address, to one mail domain, or in all."""
+    query = select(func.count(OutboxRow.id)).where(
+        OutboxRow.kind == MessageKind.RECEIPT.value, OutboxRow.created_at >= since
     )
+    if recipient is not None:
+        query = query.where(OutboxRow.recipients == recipient)
+    if domain is not None:
+        query = query.where(OutboxRow.recipients.endswith(f"@{domain}"))
+    return int(session.execute(query).scalar_one())
 
 
 def delete_unlinked_before(session: Session, cutoff: datetime) -> None:

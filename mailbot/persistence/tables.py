@@ -218,3 +218,5 @@ class OutboxRow(Base):
 
 
 Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)
+# the receipt limits count recent receipts per address, per domain and in all
+Index("ix_outbox_kind_created", OutboxRow.kind, OutboxRow.created_at)

@@ -160,13 +160,32 @@ class CitizenMail:
         return None
 
     def _over_limit(self, session: Session, citizen: Address) -> str | None:
+        """Limits that stop mail loops and abuse: per address a day, per mail domain an
+        hour, and all receipts together an hour (then receipts pause; cases are still
+        opened and the coordinator is told once a day)."""
         if not citizen.email:
             return "no e-mail address"
-        limit = self.config.receipts.max_per_sender_per_day
-        since = self.clock() - timedelta(days=1)
-        sent = count_receipts_since(session, citizen.email, since)
-        if sent >= limit:
-            return f"{sent} receipts to this address in the last 24 hours (limit {limit})"
+        limits, now = self.config.receipts, self.clock()
+        hour_ago = now - timedelta(hours=1)
+        sent = count_receipts_since(session, hour_ago)
+        if sent >= limits.max_per_hour:
+            self.notices.receipts_paused(session, sent, limits.max_per_hour)
+            return (
+                f"receipts paused: {sent} receipts in the last hour (limit {limits.max_per_hour})"
+            )
+        domain = citizen.email.rpartition("@")[2].lower()
+        sent = count_receipts_since(session, hour_ago, domain=domain)
+        if sent >= limits.max_per_domain_per_hour:
+            return (
+                f"{sent} receipts to @{domain} in the last hour "
+                f"(limit {limits.max_per_domain_per_hour})"
+            )
+        sent = count_receipts_since(session, now - timedelta(days=1), recipient=citizen.email)
+        if sent >= limits.max_per_sender_per_day:
+            return (
+                f"{sent} receipts to this address in the last 24 hours "
+                f"(limit {limits.max_per_sender_per_day})"
+            )
         return None
 
     def _receipt(

@@ -110,6 +110,17 @@ class StaffNotices:
             sha256=raw_sha,
         )
 
+    def receipts_paused(self, session: Session, sent: int, limit: int) -> None:
+        """Once a day at most: receipts stopped because too many went out in an hour."""
+        day = self.clock().astimezone(self.config.cases.timezone).date()
+        self._notify(
+            session,
+            f"receipts-paused:{day.isoformat()}",
+            "staff_receipts_paused",
+            sent=sent,
+            limit=limit,
+        )
+
     def refused_command(self, session: Session, mail: InboundMail) -> None:
         sender = mail.sender.email if mail.sender else "(geen afzender)"
         self.outbox.enqueue(
