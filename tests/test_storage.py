@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from servers import Mailbox, SmtpSink
 from sqlalchemy import inspect
+from support import new_app, write_config
 
 from mailbot.persistence import blobs
 from mailbot.persistence.db import (
@@ -20,6 +23,7 @@ from mailbot.persistence.db import (
     make_sessionmaker,
     upgrade,
 )
+from mailbot.persistence.lock import Leadership
 from mailbot.persistence.tables import Base
 
 
@@ -98,3 +102,23 @@ def test_two_processes_never_get_the_same_reference(db_url: str, tmp_path: Path)
         results.extend(int(n) for n in out.split())
     assert len(results) == 2 * per_process
     assert sorted(results) == list(range(1, 2 * per_process + 1))  # unique and no gaps
+
+
+def test_the_sqlite_database_and_its_lock_are_readable_by_their_owner_only(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink
+) -> None:
+    """Citizens' mail is in there (issue 10.8): 0600, also for the WAL and the lock file."""
+    url = f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
+    app = new_app(write_config(tmp_path, mailbox, smtp_server, url))
+    mailbox.append(
+        "INBOX", b"From: a@b.example\r\nSubject: x\r\nMessage-ID: <p@b>\r\n\r\nTekst\r\n"
+    )
+    app.run_once()
+    leadership = Leadership(app.engine)
+    assert leadership.acquire()  # what `mailbot run` holds
+    leadership.release()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("mailbot.sqlite3")]
+    assert any(p.name.endswith("-wal") for p in files)
+    assert any(p.name.endswith(".lock") for p in files), [p.name for p in files]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
+            _owner_only(engine.url.database)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
@@ -46,6 +48,20 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _owner_only(database: str | None) -> None:
+    """The database holds citizens' mail: readable by its owner only (0600), with its WAL
+    and shared-memory files. Files someone else owns are left alone."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            info = os.stat(path)
+            if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except OSError:
+            continue
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -60,7 +60,10 @@ class Leadership:
         else:
             path = self._lock_path()
             if path is not None:
-                handle = path.open("ab")
+                # Owner only, like the database it guards (it names this process).
+                handle = os.fdopen(
+                    os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+                )
                 try:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
