@@ -50,6 +50,7 @@ def imap_settings(config: Config, tokens: TokenProvider | None) -> ImapSettings:
         timeout=m.timeout,
         ca_file=m.ca_file,
         token_provider=tokens,
+        max_size=config.intake.max_size_mb * 1024 * 1024,
     )
 
 

@@ -280,3 +280,23 @@ def test_too_many_receipts_in_an_hour_pause_receipts_and_tell_the_coordinator_on
     assert len(paused) == 1 and paused[0].rcpt_tos == (COORDINATOR,)
     with app.sessions() as session:
         assert len(repo.list_cases(session)) == 8
+
+
+def test_a_mail_over_the_size_limit_is_quarantined_unread_and_the_coordinator_told(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    big = complaint(
+        "An", "an@burger.example", "Foto's", attachment=("foto.jpg", "image/jpeg", b"x" * 3_000_000)
+    )
+    mailbox.append("INBOX", big)
+    mailbox.append("INBOX", complaint("Bo", "bo@burger.example", "Gewoon"))
+    app = new_app(write_config(tmp_path, mailbox, smtp_server, db_url, intake={"max_size_mb": 1}))
+
+    report = app.run_once()
+
+    assert report.intake is not None
+    assert dict(report.intake.outcomes) == {"quarantined": 1, "new_case": 1}
+    assert len(mailbox.uids("Quarantaine")) == 1  # the whole mail stays on the server
+    notice = [m for m in by_recipient(smtp_server, COORDINATOR) if "quarantaine" in m.subject]
+    text = notice[0].message.get_body(("plain",)).get_content()
+    assert "max_size_mb = 1" in text and "Foto's" in text

@@ -121,6 +121,9 @@ class MailboxMessage:
     uid: int
     raw: bytes
     arrived_at: datetime  # INTERNALDATE, aware, UTC
+    # The mail's size when it was larger than [intake] max_size_mb: then `raw` holds its
+    # header block only and intake quarantines it unread.
+    oversize: int | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ class ImapSettings:
     ca_file: Path | None = None
     # Log in with SASL XOAUTH2 and this provider's access tokens; None: LOGIN with password.
     token_provider: TokenProvider | None = None
+    # Mail larger than this is not downloaded: only its header block, marked `oversize`.
+    max_size: int | None = None
 
 
 class ImapMailbox:
@@ -216,9 +218,26 @@ class ImapMailbox:
         if self._selected != folder:
             raise RuntimeError(f"fetch from {folder} while {self._selected} is selected")
         uidvalidity = self._uidvalidity
-        response = self._call(
-            "FETCH", self._client.fetch, list(uids), ["BODY.PEEK[]", "INTERNALDATE"]
-        )
+        wanted, oversize = list(uids), {}
+        limit = self._settings.max_size
+        if limit is not None:
+            sizes = self._call("FETCH", self._client.fetch, wanted, ["RFC822.SIZE"])
+            oversize = {
+                uid: int(data[b"RFC822.SIZE"])
+                for uid, data in sizes.items()
+                if int(data.get(b"RFC822.SIZE", 0)) > limit
+            }
+        full = [u for u in wanted if u not in oversize]
+        response = {}
+        if full:
+            response = self._call(
+                "FETCH", self._client.fetch, full, ["BODY.PEEK[]", "INTERNALDATE"]
+            )
+        if oversize:  # memory stays bounded: only the header block of a huge mail
+            heads = self._call(
+                "FETCH", self._client.fetch, list(oversize), ["BODY.PEEK[HEADER]", "INTERNALDATE"]
+            )
+            response.update({u: {**d, b"BODY[]": d.get(b"BODY[HEADER]")} for u, d in heads.items()})
         for uid in uids:
             data = response.get(uid)
             if data is None:  # expunged meanwhile by someone else
@@ -233,6 +252,7 @@ class ImapMailbox:
                 uid=uid,
                 raw=bytes(raw),
                 arrived_at=_aware_utc(arrived),
+                oversize=oversize.get(uid),
             )
 
     def delete_by_message_id(self, folder: str, message_ids: Sequence[str]) -> int:

@@ -220,6 +220,13 @@ class IntakeService:
             # Stored before a crash or a failed MOVE: only the move is left to do.
             return IntakeResult(Outcome(done.outcome), done.moved_to, reason="already stored")
         raw_sha = store_blob(session, item.raw)
+        if item.oversize is not None:
+            limit = self.config.intake.max_size_mb
+            reason = (
+                f"too large to read: {item.oversize / 1e6:.1f} MB, more than [intake] "
+                f"max_size_mb = {limit}; only its header block is stored"
+            )
+            return self._quarantine(session, item, raw_sha, reason)
         try:
             mail = bounded_mail(parse_mail(item.raw))
         except ParseError as exc:

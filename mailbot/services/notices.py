@@ -105,7 +105,7 @@ class StaffNotices:
             reason=reason,
             folder=folder,
             arrived_at=item.arrived_at,
-            size=len(item.raw),
+            size=item.oversize or len(item.raw),
             preview=header_preview(item.raw),
             sha256=raw_sha,
         )
