@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mailbot.daemon import App
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+Handler = Callable[["App", argparse.Namespace], int]
 
 
 def add_parsers(
@@ -44,7 +45,7 @@ def add_parsers(
         help="output file ('-' for CSV on standard output); default: "
         "klachtenregister-YEAR.FORMAT in the current folder",
     )
-    export.set_defaults(handler=register_export)
+    export.set_defaults(handler=_needs_extra(register_export))
 
     report = subparsers.add_parser(
         "report",
@@ -58,7 +59,7 @@ def add_parsers(
     report.add_argument(
         "--out", metavar="FILE", help="default: klachtenrapport-YEAR.html in the current folder"
     )
-    report.set_defaults(handler=yearly_report)
+    report.set_defaults(handler=_needs_extra(yearly_report))
 
     privacy = subparsers.add_parser(
         "privacy", parents=parents, help="a citizen's rights: access (art. 15), erasure (art. 17)"
@@ -89,6 +90,23 @@ def add_parsers(
     erase.add_argument("--email", required=True, metavar="ADDRESS")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(handler=privacy_erase)
+
+
+def _needs_extra(handler: Callable[[App, argparse.Namespace], int]) -> Handler:
+    """openpyxl and matplotlib are the optional [records] extra: say so instead of a trace."""
+
+    def run(app: App, args: argparse.Namespace) -> int:
+        try:
+            return handler(app, args)
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("openpyxl", "matplotlib"):
+                raise
+            print(
+                f"mailbot: {exc.name} is missing: pip install 'mailbot[records]'", file=sys.stderr
+            )
+            return EXIT_FAILURE
+
+    return run
 
 
 def _out_path(value: str | None, default: str) -> Path:
@@ -160,7 +178,7 @@ def privacy_erase(app: App, args: argparse.Namespace) -> int:
         if answer != "yes":
             print("nothing erased")
             return EXIT_FAILURE
-    done = erase(app.sessions, app.engine, app.mailbox, app.config, args.email, app.clock())
+    done = erase(app.sessions, app.engine, app.mailbox, app.config, args.email, app.clock)
     print(
         f"erased: {len(done.cases)} case(s), {done.items} stored mail(s), "
         f"{done.removed_from_mailbox} original(s) in the mailbox; the yearly figures stay"

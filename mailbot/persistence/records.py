@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,8 @@ from mailbot.persistence.tables import (
     OutboxRow,
     ReminderRow,
 )
+
+log = logging.getLogger(__name__)
 
 ERASED_SUBJECT = "(verwijderd op verzoek van de indiener)"
 
@@ -301,11 +304,21 @@ def scrub_free_space(engine: Engine) -> None:
     own VACUUM reclaims dead rows in its own time; nothing to do there."""
     if engine.dialect.name != "sqlite":
         return
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.exec_driver_sql("VACUUM")
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    # The driver connection itself: make_engine's BEGIN IMMEDIATE hook must not wrap these
+    # (VACUUM and a checkpoint cannot run inside a transaction).
+    engine.dispose()  # idle pooled connections would keep the WAL from being truncated
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.execute("VACUUM")
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    if busy and busy[0]:
+        log.warning("scrub: another process is reading the database; the WAL shrinks later")
 
 
 def secure_delete(session: Session) -> None:

@@ -15,22 +15,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Config
 from mailbot.domain.deadline import add_months
 from mailbot.domain.model import CaseState
 from mailbot.domain.ports import Clock
-from mailbot.persistence.tables import (
-    AttachmentRow,
-    Blob,
-    CaseRow,
-    MailboxItemRow,
-    MessageRow,
-    OutboxRow,
-    ReminderRow,
+from mailbot.persistence.records import (
+    drop_orphan_blobs,
+    purge_case,
+    scrub_free_space,
+    secure_delete,
 )
+from mailbot.persistence.tables import CaseRow, MailboxItemRow, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +78,7 @@ class RetentionService:
     def run_pass(self, dry_run: bool = False) -> RetentionReport:
         report = RetentionReport(cutoff=self.cutoff())
         with self.sessions.begin() as session:
+            secure_delete(session)
             cases = self.due(session, report.cutoff)
             report.cases = [c.reference for c in cases]
             items = list(
@@ -113,8 +112,10 @@ class RetentionService:
                     OutboxRow.created_at < report.cutoff,
                 )
             )
-            report.blobs = self._drop_orphan_blobs(session)
+            report.blobs = drop_orphan_blobs(session)
         if report.cases or report.items:
+            # deleted rows linger in SQLite's free pages and write-ahead log
+            scrub_free_space(self.sessions.kw["bind"])
             log.info(
                 "retention: personal data removed from %s cases and %s mails (%s blobs)",
                 len(report.cases),
@@ -124,29 +125,5 @@ class RetentionService:
         return report
 
     def _purge(self, session: Session, case: CaseRow) -> None:
-        message_ids = select(MessageRow.id).where(MessageRow.case_id == case.id)
-        session.execute(delete(AttachmentRow).where(AttachmentRow.message_id.in_(message_ids)))
-        session.execute(delete(MessageRow).where(MessageRow.case_id == case.id))
-        session.execute(delete(OutboxRow).where(OutboxRow.case_id == case.id))
-        session.execute(delete(ReminderRow).where(ReminderRow.case_id == case.id))
-        session.execute(
-            update(CaseRow)
-            .where(CaseRow.id == case.id)
-            .values(
-                citizen_name="",
-                citizen_email="",
-                citizen_address=None,
-                subject=PURGED_SUBJECT,
-                purged_at=self.clock(),
-            )
-        )
+        purge_case(session, case.id, self.clock(), PURGED_SUBJECT)
         log.info("retention: case=%s personal data removed", case.reference)
-
-    def _drop_orphan_blobs(self, session: Session) -> int:
-        used = (
-            exists().where(MessageRow.raw_sha256 == Blob.sha256)
-            | exists().where(AttachmentRow.sha256 == Blob.sha256)
-            | exists().where(MailboxItemRow.raw_sha256 == Blob.sha256)
-        )
-        result = session.execute(delete(Blob).where(~used))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
