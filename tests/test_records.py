@@ -11,15 +11,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from records_year import YEAR, Year, build_year, working_days
+from records_year import BRUSSELS, YEAR, Planned, Year, build_year, working_days
 from servers import Mailbox, SmtpSink
 from support import mailbot
+from test_intake import complaint
 
 
 class Figures(HTMLParser):
@@ -221,3 +222,171 @@ def test_report_and_register_need_no_cases(
     assert figures["total"] == 0 and figures["share_in_time"] is None
     empty = mailbot("--config", config, "register", "export", "--year", "2030", "--out", "-")
     assert empty.returncode == 0 and empty.stdout.startswith("Referentie;Kanaal;Ontvangen")
+
+
+# -- the citizen's rights, and retention: no trace left ------------------------------------
+
+AN = "an.peeters@burger.example"
+BO = "bo.maes@burger.example"
+PERSONAL = (AN, "An Peeters", "Stoep kapot", "foto van de stoep")
+
+
+def database_files(url: str) -> list[Path]:
+    """The SQLite database and its write-ahead log: where deleted rows linger."""
+    path = Path(url.removeprefix("sqlite:///"))
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def traces(url: str, app: Any, *needles: str) -> list[str]:
+    """Where any of the needles is still stored: raw database files (SQLite) or, on any
+    database, the stored originals, attachments and every text column."""
+    from sqlalchemy import select
+
+    from mailbot.persistence.tables import Base, Blob
+
+    found = []
+    if url.startswith("sqlite"):
+        for path in database_files(url):
+            data = path.read_bytes()
+            found += [f"{path.name}: {n}" for n in needles if n.encode() in data]
+    with app.sessions() as session:
+        for blob in session.execute(select(Blob.data)).scalars():
+            found += [f"blob: {n}" for n in needles if n.encode() in blob]
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(table.select()).all():
+                text = repr(tuple(row))
+                found += [f"{table.name}: {n}" for n in needles if n in text]
+    return found
+
+
+def mailbox_traces(mailbox: Mailbox, *needles: str) -> list[str]:
+    return [
+        f"{folder}: {n}"
+        for folder in ("INBOX", "Verwerkt", "Quarantaine")
+        for raw in mailbox.fetch_all(folder)
+        for n in needles
+        if n.encode() in raw
+    ]
+
+
+def citizens(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, url: str) -> Year:
+    """An Peeters: an answered case with a photo and a follow-up, an open case, and an
+    unreadable mail that names her; Bo Maes: a case that must stay untouched."""
+    year = build_year(tmp_path, mailbox, smtp, url, count=6, previous=0)
+    base = datetime(YEAR, 10, 6, 10, 0, tzinfo=BRUSSELS)
+    photo = b"\xff\xd8" + b"foto van de stoep " * 40
+    first = Planned(base, "email", "sent-answer", "An Peeters", AN, delay=12, outcome="gegrond")
+    year.deliver(
+        "INBOX",
+        complaint("An Peeters", AN, "Stoep kapot", attachment=("stoep.jpg", "image/jpeg", photo)),
+        base,
+    )
+    first.reference = year.newest_reference()
+    year.cases.append(first)
+    year.deliver(
+        "INBOX",
+        complaint("An Peeters", AN, f"Re: Ontvangstmelding [{first.reference}]", "Nog iets."),
+        base + timedelta(days=2),
+    )
+    year.decide(first)
+    second = Planned(base + timedelta(days=20), "email", "open", "An Peeters", AN)
+    year.open_case(second)
+    bo = Planned(base + timedelta(days=21), "email", "inadmissible", "Bo Maes", BO, delay=3)
+    bo.reason = "melding"
+    year.open_case(bo)
+    year.decide(bo)
+    unreadable = f"garbage without any header line, van {AN}\r\n".encode()
+    year.deliver("INBOX", unreadable, base + timedelta(days=25))
+    year.other_mails[YEAR] += 1
+    year.at(datetime(YEAR + 1, 2, 1, 9, 0, tzinfo=BRUSSELS))
+    year.photo = photo  # type: ignore[attr-defined]
+    return year
+
+
+def test_access_export_holds_everything_stored_about_the_address(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    import json
+    import zipfile
+
+    year = citizens(tmp_path, mailbox, smtp_server, sqlite_url)
+    out = tmp_path / "inzage.zip"
+    result = run(year, "privacy", "export", "--email", AN.upper(), "--out", out)
+    assert "2 case(s)" in result.stdout
+    assert AN not in result.stderr  # logged without the address
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        summary = json.loads(archive.read("overzicht.json"))
+        emls = [archive.read(n) for n in names if n.endswith(".eml")]
+        attachments = [archive.read(n) for n in names if "-bijlagen/" in n]
+    mine = [c.reference for c in year.cases if c.email == AN]
+    assert [c["reference"] for c in summary["cases"]] == mine
+    assert {c["email"] for c in summary["cases"]} == {AN}
+    assert attachments == [year.photo]  # type: ignore[attr-defined]
+    kinds = [m["kind"] for m in summary["mails"]]
+    for kind in ("complaint", "follow_up", "receipt", "answer", "quarantined"):
+        assert kind in kinds, kinds
+    assert any(b"Stoep kapot" in e for e in emls)
+    assert any(b"garbage without any header line" in e for e in emls)
+    assert all(BO.encode() not in e for e in emls)
+
+
+def test_erasure_leaves_no_trace_and_the_yearly_figures_stay(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    year = citizens(tmp_path, mailbox, smtp_server, sqlite_url)
+    before = tmp_path / "voor.html"
+    run(year, "report", "--year", str(YEAR), "--out", before)
+    assert traces(sqlite_url, year.app, AN, "An Peeters")  # the search finds what is there
+    assert mailbox_traces(mailbox, AN)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(year.config), "privacy", "erase",
+         "--email", AN],
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+        env=at(year.clock.now),
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert traces(sqlite_url, year.app, AN)  # nothing happened without confirmation
+
+    with year.app.engine.connect():  # as the running daemon would: the WAL stays
+        erased = run(year, "privacy", "erase", "--email", AN, "--yes")
+        assert "erased: 2 case(s)" in erased.stdout
+        assert AN not in erased.stdout + erased.stderr  # logged without the address
+        assert traces(sqlite_url, year.app, *PERSONAL) == []
+    year.app.engine.dispose()
+
+    assert traces(sqlite_url, year.app, *PERSONAL) == []
+    assert mailbox_traces(mailbox, AN, "An Peeters") == []
+    assert traces(sqlite_url, year.app, BO)  # another citizen keeps everything
+    assert any(BO.encode() in raw for raw in mailbox.fetch_all("Verwerkt"))
+
+    after = tmp_path / "na.html"
+    run(year, "report", "--year", str(YEAR), "--out", after)
+    old, new = report_figures(before.read_text()), report_figures(after.read_text())
+    # The open case was closed (nothing is left to handle); every other figure stays.
+    closed = {k: old.pop(k) - new.pop(k) for k in ("open_cases", "open_overdue")}
+    assert closed == {"open_cases": 1, "open_overdue": 1}
+    assert new == old
+    empty = run(year, "privacy", "export", "--email", AN, "--out", tmp_path / "leeg.zip")
+    assert empty.stdout.startswith("privacy export: 0 case(s)")
+
+
+def test_retention_leaves_no_trace_in_the_database_files(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    year = citizens(tmp_path, mailbox, smtp_server, sqlite_url)
+    before = tmp_path / "voor.html"
+    run(year, "report", "--year", str(YEAR), "--out", before)
+    mine = [c for c in year.cases if c.email == AN]
+    year.at(year.clock.now + timedelta(days=800))
+    with year.app.engine.connect():  # as the running daemon would: the WAL stays
+        purged = run(year, "retention")
+        assert mine[0].reference in purged.stdout and mine[1].reference not in purged.stdout
+        # the finished case's mails are gone, down to the raw files; the open case keeps its own
+        assert traces(sqlite_url, year.app, "Stoep kapot", "foto van de stoep", "Nog iets.") == []
+    after = tmp_path / "na.html"
+    run(year, "report", "--year", str(YEAR), "--out", after)
+    old, new = report_figures(before.read_text()), report_figures(after.read_text())
+    assert old.pop("open_overdue") <= new.pop("open_overdue")  # time went on
+    assert new == old

@@ -150,7 +150,8 @@ def erase(
     clock: Clock,
 ) -> Erased:
     """First the originals in the processed and quarantine folders (while the database
-    still knows their Message-IDs), then the database, then SQLite's free pages and WAL."""
+    still knows their Message-IDs) and any other mail there that names the address, then
+    the database, then SQLite's free pages and WAL."""
     address = address.strip()
     with sessions() as session:
         originals = citizen_data(session, address).originals
@@ -160,10 +161,12 @@ def erase(
         if folder in managed:
             by_folder[folder].append(message_id)
     removed = 0
-    if by_folder:
-        with mailbox() as imap:
-            for folder, message_ids in by_folder.items():
-                removed += imap.delete_by_message_id(folder, message_ids)
+    with mailbox() as imap:
+        for folder in sorted(managed):
+            removed += imap.delete_by_message_id(folder, by_folder.get(folder, []))
+            # mail without a Message-ID of its own (unreadable mail in quarantine), and
+            # staff mail that quotes the address
+            removed += imap.delete_mentioning(folder, address)
     with sessions.begin() as session:
         secure_delete(session)
         done = erase_citizen(session, address, clock())
