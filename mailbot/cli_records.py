@@ -8,7 +8,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
     from mailbot.daemon import App
@@ -22,6 +22,15 @@ def add_parsers(
     parents: Sequence[argparse.ArgumentParser] = (),
 ) -> None:
     parents = list(parents)
+    _add_register(subparsers, parents)
+    _add_report(subparsers, parents)
+    _add_privacy(subparsers, parents)
+
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     register = subparsers.add_parser(
         "register", parents=parents, help="the complaints register (klachtenregister)"
     )
@@ -47,6 +56,8 @@ def add_parsers(
     )
     export.set_defaults(handler=_needs_extra(register_export))
 
+
+def _add_report(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser(
         "report",
         parents=parents,
@@ -61,6 +72,8 @@ def add_parsers(
     )
     report.set_defaults(handler=_needs_extra(yearly_report))
 
+
+def _add_privacy(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     privacy = subparsers.add_parser(
         "privacy", parents=parents, help="a citizen's rights: access (art. 15), erasure (art. 17)"
     )

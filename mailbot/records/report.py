@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -74,14 +74,32 @@ def _median(values: Sequence[int]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
+def _count(rows: Sequence[RegisterRow], test: Callable[[RegisterRow], bool]) -> int:
+    return sum(1 for r in rows if test(r))
+
+
+def _reasons(rows: Sequence[RegisterRow]) -> dict[str, int]:
+    found = Counter(r.inadmissible_reason or "" for r in rows if r.admissible is False)
+    return _ordered(found, [r.value for r in InadmissibleReason])
+
+
+def _services(rows: Sequence[RegisterRow]) -> dict[str, int]:
+    found = Counter(r.service or NO_SERVICE for r in rows)
+    return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _outcomes(rows: Sequence[RegisterRow]) -> dict[str, int]:
+    return _ordered(Counter(r.outcome or "" for r in rows if r.outcome), [o.value for o in Outcome])
+
+
 def compute(rows: Sequence[RegisterRow], year: int, other_mails: int, today: date) -> YearFigures:
     answered = [r for r in rows if r.answered_on is not None]
     still_open = [r for r in rows if r.state in ("received", "in_progress")]
-    reasons = Counter(r.inadmissible_reason for r in rows if r.admissible is False)
+    reasons = _reasons(rows)
     not_complaints = sum(n for code, n in reasons.items() if code in NOT_A_COMPLAINT)
     months = Counter(r.received.month for r in rows)
-    calendar_days = [r.calendar_days for r in answered if r.calendar_days is not None]
-    working_days = [r.working_days for r in answered if r.working_days is not None]
+    calendar_days = [r.calendar_days or 0 for r in answered]
+    working_days = [r.working_days or 0 for r in answered]
     return YearFigures(
         year=year,
         total=len(rows),
@@ -89,23 +107,16 @@ def compute(rows: Sequence[RegisterRow], year: int, other_mails: int, today: dat
         not_complaints=not_complaints,
         other_mails=other_mails,
         channels=_ordered(Counter(r.channel for r in rows), list(CHANNEL_LABELS)),
-        admissible=sum(1 for r in rows if r.admissible is True),
-        inadmissible=sum(1 for r in rows if r.admissible is False),
-        undecided=sum(1 for r in rows if r.admissible is None),
-        reasons=_ordered(reasons, [r.value for r in InadmissibleReason]),  # type: ignore[arg-type]
-        services=dict(
-            sorted(
-                Counter(r.service or NO_SERVICE for r in rows).items(),
-                key=lambda item: (-item[1], item[0]),
-            )
-        ),
-        outcomes=_ordered(
-            Counter(r.outcome for r in rows if r.outcome), [o.value for o in Outcome]
-        ),
+        admissible=_count(rows, lambda r: r.admissible is True),
+        inadmissible=_count(rows, lambda r: r.admissible is False),
+        undecided=_count(rows, lambda r: r.admissible is None),
+        reasons=reasons,
+        services=_services(rows),
+        outcomes=_outcomes(rows),
         answered=len(answered),
-        in_time=sum(1 for r in answered if r.in_time),
+        in_time=_count(answered, lambda r: bool(r.in_time)),
         open_cases=len(still_open),
-        open_overdue=sum(1 for r in still_open if r.deadline < today),
+        open_overdue=_count(still_open, lambda r: r.deadline < today),
         median_days=_median(calendar_days),
         p90_days=p90(calendar_days),
         median_working_days=_median(working_days),

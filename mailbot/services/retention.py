@@ -115,7 +115,9 @@ class RetentionService:
             report.blobs = drop_orphan_blobs(session)
         if report.cases or report.items:
             # deleted rows linger in SQLite's free pages and write-ahead log
-            scrub_free_space(self.sessions.kw["bind"])
+            with self.sessions() as session:
+                engine = session.get_bind().engine
+            scrub_free_space(engine)
             log.info(
                 "retention: personal data removed from %s cases and %s mails (%s blobs)",
                 len(report.cases),
