@@ -150,7 +150,7 @@ def erase(
     clock: Clock,
 ) -> Erased:
     """First the originals in the processed and quarantine folders (while the database
-    still knows their Message-IDs) and any other mail there that names the address, then
+    still knows their Message-IDs) and any quarantined mail that names the address, then
     the database, then SQLite's free pages and WAL."""
     address = address.strip()
     with sessions() as session:
@@ -164,9 +164,8 @@ def erase(
     with mailbox() as imap:
         for folder in sorted(managed):
             removed += imap.delete_by_message_id(folder, by_folder.get(folder, []))
-            # mail without a Message-ID of its own (unreadable mail in quarantine), and
-            # staff mail that quotes the address
-            removed += imap.delete_mentioning(folder, address)
+        # unreadable mail has no Message-ID of its own to find it by
+        removed += imap.delete_mentioning(config.mailbox.quarantine_folder, address)
     with sessions.begin() as session:
         secure_delete(session)
         done = erase_citizen(session, address, clock())
