@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_iso_date,
         help="plan as on this date (YYYY-MM-DD) after send_at; default: now",
     )
+    from mailbot.cli_records import add_parsers  # register, report, privacy
+
+    add_parsers(sub, parents=[common])
     return parser
 
 
@@ -249,6 +252,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(f"mailbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     app = App(config, clock)
+    if getattr(args, "handler", None) is not None:  # commands from cli_records
+        return int(args.handler(app, args))
     if args.command == "status":
         require_current_schema(app.engine)
         return _status(app, as_json=args.json)

@@ -268,6 +268,19 @@ class ImapMailbox:
                 "SEARCH", self._client.search, ["HEADER", "Message-ID", f"<{message_id}>"]
             )
             uids.update(int(u) for u in found)
+        return self._expunge(uids)
+
+    def delete_mentioning(self, folder: str, text: str) -> int:
+        """Remove every message of `folder` whose headers or body contain `text` (an erasure
+        request: also mail without a usable Message-ID); returns how many were removed."""
+        if folder not in self.list_folders():
+            return 0
+        self._call("SELECT", self._client.select_folder, folder)
+        self._selected = folder
+        found = self._call("SEARCH", self._client.search, ["TEXT", text])
+        return self._expunge({int(u) for u in found})
+
+    def _expunge(self, uids: set[int]) -> int:
         if not uids:
             return 0
         ordered = sorted(uids)

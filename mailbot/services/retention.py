@@ -22,6 +22,7 @@ from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import drop_orphans
 from mailbot.persistence.mailbox import items_to_purge
 from mailbot.persistence.outbox import delete_unlinked_before
+from mailbot.persistence.records import scrub_free_space, secure_delete
 from mailbot.persistence.session import Session, Sessions
 from mailbot.persistence.tables import CaseRow
 
@@ -61,6 +62,7 @@ class RetentionService:
     def run_pass(self, dry_run: bool = False) -> RetentionReport:
         report = RetentionReport(cutoff=self.cutoff())
         with self.sessions.begin() as session:
+            secure_delete(session)
             cases = self.due(session, report.cutoff)
             report.cases = [c.reference for c in cases]
             items = items_to_purge(session, [c.id for c in cases], report.cutoff)
@@ -79,6 +81,10 @@ class RetentionService:
             delete_unlinked_before(session, report.cutoff)
             report.blobs = drop_orphans(session)
         if report.cases or report.items:
+            # deleted rows linger in SQLite's free pages and write-ahead log
+            with self.sessions() as session:
+                engine = session.get_bind().engine
+            scrub_free_space(engine)
             log.info(
                 "retention: personal data removed from %s cases and %s mails (%s blobs)",
                 len(report.cases),
