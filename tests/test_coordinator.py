@@ -18,7 +18,9 @@ from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 from test_intake import ARRIVED, by_recipient, complaint
 
 from mailbot.app import App
+from mailbot.persistence import audit
 from mailbot.persistence import cases as repo
+from mailbot.persistence.cases import purge_personal_data
 from mailbot.persistence.tables import CaseRow, MessageRow
 
 SENT = "Verzonden items"
@@ -163,6 +165,38 @@ def test_an_answer_is_an_answer_whatever_its_text_holds(
     assert answered.state == "answered" and answered.inadmissible_reason is None
     sent = new_mails(smtp_server, before)
     assert sent == [], [m.subject for m in sent]  # no "Niets uitgevoerd", no letter
+
+
+def test_the_audit_trail_says_who_did_what_by_which_rule_and_survives_retention(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    app = opened(tmp_path, mailbox, smtp_server, db_url)
+    subject = "Re: Nieuwe klacht KL-2026-0001: Wachttijd Burgerzaken"
+    mailbox.append("INBOX", staff_mail(COORDINATOR, subject, "#ontvankelijk\n#notitie Gebeld."))
+    app.run_once()
+    mailbox.append("INBOX", staff_mail(COLLEAGUE, subject, "#beantwoord gegrond"))
+    app.run_once()
+
+    with app.sessions() as session:
+        trail = audit.trail(session, case(app).id)
+    lines = [(e.actor, e.action, e.state_before, e.state_after) for e in trail]
+    assert lines == [
+        ("mailbot", "new_case", None, "received"),
+        (COORDINATOR, "#ontvankelijk", "received", "in_progress"),
+        (COORDINATOR, "#notitie", "in_progress", "in_progress"),
+        ("mailbot", "command", None, None),
+        (COLLEAGUE, "#beantwoord", "in_progress", "answered"),
+        ("mailbot", "command", None, None),
+    ]
+    assert trail[0].rule == "NewCase; receipt sent" and trail[0].message_id == "an1@burger.example"
+    assert trail[4].rule == "regel 1: #beantwoord gegrond"
+    assert "Gebeld" not in " ".join(e.rule for e in trail)  # a note's text is no rule
+
+    # retention removes the personal data, never the trail
+    with app.sessions.begin() as session:
+        purge_personal_data(session, case(app), "(verwijderd)", ARRIVED)
+    with app.sessions() as session:
+        assert len(audit.trail(session, case(app).id)) == 6
 
 
 def test_commands_by_mail_each_with_a_confirmation(

@@ -127,6 +127,19 @@ class MailboxMessage:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One line of a case's audit trail."""
+
+    at: datetime
+    actor: str  # a staff address, or "mailbot"
+    action: str  # opened, follow_up, answered, #ontvankelijk, ...
+    state_before: str | None
+    state_after: str | None
+    rule: str  # the rule or the command line that decided it
+    message_id: str | None  # the mail that caused it
+
+
+@dataclass(frozen=True)
 class CaseSummary:
     reference: str
     state: CaseState

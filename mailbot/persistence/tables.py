@@ -217,6 +217,23 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class AuditRow(Base):
+    """Who did what to a case, when, from which mail, by which rule: every state change,
+    command and decision. Holds no personal data beyond a staff address, so retention and
+    erasure keep it (the complaints register must show how a case was handled)."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(320))  # a staff address, or "mailbot"
+    action: Mapped[str] = mapped_column(String(40))  # opened, answered, #ontvankelijk, ...
+    state_before: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    state_after: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    rule: Mapped[str] = mapped_column(Text, default="")  # why: the rule or the command line
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+
+
 Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)
 # the receipt limits count recent receipts per address, per domain and in all
 Index("ix_outbox_kind_created", OutboxRow.kind, OutboxRow.created_at)

@@ -40,6 +40,7 @@ from mailbot.domain.model import CaseState, InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import quoted_receipt_references
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
+from mailbot.persistence import audit
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.mailbox import earlier_copy, find_mailbox_item, folder_state, sent_by_us
@@ -238,7 +239,29 @@ class IntakeService:
         decision = classify(mail, item.folder, known, self.rules)
         arrival = Arrival(item, raw_sha, mail)
         handled = self.handlers[type(decision)](session, arrival, decision)
+        if handled.case is not None:
+            self._audit(session, decision, handled, mail)
         return self._record(session, item, raw_sha, mail, handled)
+
+    def _audit(
+        self, session: Session, decision: object, handled: Handled, mail: InboundMail
+    ) -> None:
+        """What intake decided about a case, and by which rule (classify's decision)."""
+        assert handled.case is not None
+        rule = type(decision).__name__
+        if isinstance(decision, NewCase):
+            rule += f"; no receipt: {handled.reason}" if handled.reason else "; receipt sent"
+        elif handled.reason:
+            rule += f"; {handled.reason}"
+        audit.record(
+            session,
+            handled.case.id,
+            self.clock(),
+            handled.outcome.value,
+            after=handled.case.state if isinstance(decision, NewCase | Form) else None,
+            rule=rule,
+            message_id=mail.message_id,
+        )
 
     # -- outcomes ---------------------------------------------------------------------
 

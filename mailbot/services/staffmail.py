@@ -30,6 +30,7 @@ from mailbot.domain.commands import (
 from mailbot.domain.model import Address, CaseState, Channel, Direction, MessageKind, Outcome
 from mailbot.domain.ports import Clock
 from mailbot.domain.reference import find_references
+from mailbot.persistence import audit
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import CaseRow, MessageRow
 from mailbot.services.arrival import Arrival, Handled
@@ -69,6 +70,17 @@ class StaffMail:
             CaseState.RECEIVED.value,
             CaseState.IN_PROGRESS.value,
         ):
+            audit.record(
+                session,
+                case.id,
+                self.clock(),
+                "answered",
+                actor=_actor(arrival),
+                before=case.state,
+                after=CaseState.ANSWERED.value,
+                rule=f"the reasoned answer to the citizen, seen in {arrival.item.folder}",
+                message_id=arrival.mail.message_id,
+            )
             case.state = CaseState.ANSWERED.value
             case.answered_at = arrival.item.arrived_at
             log.info("staff: case=%s answered (message in %s)", case.reference, arrival.item.folder)
@@ -133,10 +145,23 @@ class StaffMail:
         # A savepoint: what the commands change (state, outbox rows) commits with the
         # mail or not at all.
         with session.begin_nested():
-            done.extend(self._step(session, case, step) for step in plan.steps)
+            done.extend(self._step(session, arrival, case, step) for step in plan.steps)
         return []
 
-    def _step(self, session: Session, case: CaseRow, step: Step) -> str:
+    def _step(self, session: Session, arrival: Arrival, case: CaseRow, step: Step) -> str:
+        command = step.command
+        detail = "" if command.name is CommandName.NOTITIE else f" {command.argument}"
+        audit.record(
+            session,
+            case.id,
+            self.clock(),
+            f"#{command.name.value}",
+            actor=_actor(arrival),
+            before=case.state,
+            after=step.transition.state.value,
+            rule=f"regel {command.line}: #{command.name.value}{detail}".rstrip(),
+            message_id=arrival.mail.message_id,
+        )
         case.state = step.transition.state.value
         case.admissible = step.transition.admissible
         effect = self.effects.get(step.command.name)
@@ -299,6 +324,12 @@ class StaffMail:
         return store_message(
             session, case, arrival.mail, kind, arrival.raw_sha, arrival.item, direction
         )
+
+
+def _actor(arrival: Arrival) -> str:
+    """Who gave the command: the staff sender's address."""
+    sender = arrival.mail.sender
+    return sender.email.lower() if sender else "(onbekend)"
 
 
 def _row(session: Session, case_id: int) -> CaseRow:
