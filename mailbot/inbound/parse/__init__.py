@@ -16,10 +16,11 @@ lie, HTML-only mails from Outlook, multiparts that never close. The rules here:
 One idea per module, in the order a mail passes through them:
 
 ========================  ===============================================================
-``headers``               is it a mail; repair raw 8-bit header fields; Message-IDs, Date
+``repair``                is it a mail; repair the header block before parsing
 ``tree``                  parse the MIME tree once; walk it into parts
 ``charset``               bytes to text: charset labels, RFC 2047 encoded-words
 ``addresses``             From, To, Cc, Reply-To as :class:`Address` tuples
+``headers``               Message-IDs and the Date
 ``bodies``                the text staff read (plain, else HTML as text)
 ``attachments``           filenames, part bytes, forwarded and bounced messages as .eml
 ``mail``                  :func:`parse_mail`, the route through the above

@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mailbot.domain.model import Address
+from mailbot.domain.model import Address, AddressIssue, AddressNote
 from mailbot.inbound.parse.charset import FOLD, decode_words, fix_c1, unsurrogate
 
 _QUOTED_PAIR = re.compile(r"\\(.)")  # RFC 5322 §3.2.1
+# RFC 5322 §3.4.1: a local part that is a quoted-string, then "@" and the domain.
+_QUOTED_LOCAL = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"@([^\s@"<>()\[\],;:]+)')
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\",;:]+@[^\s<>()\[\]\",;:]+")
 # mail-parser's reading of the address fields, keyed by the lowercased field name.
 MP_ADDRESS_ATTRS = {"from": "from_", "to": "to", "cc": "cc", "reply-to": "reply_to"}
@@ -65,16 +68,50 @@ def _clean_name(name: str, where: str, defects: list[str]) -> str:
     return " ".join(name.replace("\x00", "").split())
 
 
+def _quoted_address(match: re.Match[str]) -> str | None:
+    """RFC 5321 §4.1.2: a quoted local part; unquoted when it needs no quotes."""
+    content = _QUOTED_PAIR.sub(r"\1", match.group(1))
+    domain = match.group(2).rstrip(".").lower()
+    if not domain or not content.isprintable():
+        return None
+    if _DOT_ATOM.fullmatch(content):
+        return f"{content}@{domain}".lower()
+    escaped = content.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"@{domain}'.lower()
+
+
 def _clean_email(addr: str) -> str | None:
-    addr = addr.strip().strip("\"'<>").strip()
+    addr = addr.strip().strip("<>").strip()
+    quoted = _QUOTED_LOCAL.fullmatch(addr)
+    if quoted is not None:
+        return _quoted_address(quoted)
+    addr = addr.strip("\"'<>").strip()
     if addr.lower().startswith("mailto:"):
         addr = addr[7:]
-    addr = addr.lower()
+    # RFC 5321 §4.1.2: no trailing dot in a domain (it is DNS notation); address_notes says so.
+    addr = addr.lower().rstrip(".")
     local, at, domain = addr.rpartition("@")
     # isprintable() rejects NUL and other controls (PostgreSQL text cannot hold NUL).
     if not at or not local or not domain or not addr.isprintable() or " " in addr:
         return None
     return addr
+
+
+def address_notes(
+    header: str, addresses: tuple[Address, ...], raw_value: str | None
+) -> tuple[AddressNote, ...]:
+    """What the caller must know before writing to these addresses (see AddressIssue)."""
+    notes: list[AddressNote] = []
+    written = FOLD.sub("", raw_value or "").lower()
+    for address in addresses:
+        email = address.email
+        if not email.isascii():
+            notes.append(AddressNote(header, AddressIssue.INTERNATIONALISED, email, email))
+        if email.startswith('"'):
+            notes.append(AddressNote(header, AddressIssue.QUOTED_LOCAL_PART, email, email))
+        if re.search(re.escape(email) + r"\.+(?![\w.-])", written):
+            notes.append(AddressNote(header, AddressIssue.TRAILING_DOT, email, email + "."))
+    return tuple(notes)
 
 
 def _parse_mailbox(item: str, where: str, defects: list[str]) -> Address | None:
@@ -85,7 +122,7 @@ def _parse_mailbox(item: str, where: str, defects: list[str]) -> Address | None:
         addr = _clean_email(inner[:gt] if gt >= 0 else inner)
         name = item[:lt]
     else:
-        match = _BARE_ADDRESS.search(item)
+        match = _QUOTED_LOCAL.search(item) or _BARE_ADDRESS.search(item)
         if match is None:
             return None
         addr = _clean_email(match.group(0))

@@ -14,7 +14,7 @@ from email.message import Message
 
 from mailbot.domain.model import Attachment
 from mailbot.inbound.parse.charset import header_text
-from mailbot.inbound.parse.headers import header_end
+from mailbot.inbound.parse.repair import header_end
 
 COMPAT32 = email.policy.compat32
 _FLATTEN_POLICY = email.policy.compat32.clone(max_line_length=0)

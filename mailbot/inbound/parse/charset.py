@@ -21,12 +21,19 @@ _C1_CHARS = re.compile("[\x80-\x9f]")
 # encoders emit them; it can never cross a "?" and so never swallows the next word.
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 # RFC 5322 §2.2.3: unfolding removes a CRLF that is followed by white space.
+_LONE_SURROGATE = re.compile("[\udc80-\udcff]")
 FOLD = re.compile(r"\r?\n(?=[ \t])")
 # Codecs whose ASCII bytes do not mean ASCII text ("+AOk-" is "é" in UTF-7).
 _WIDE_CODECS = frozenset("utf-7 utf-16 utf-16-le utf-16-be utf-32 utf-32-le utf-32-be".split())
 # Codecs that exist in Python but are not charsets a mail can honestly declare.
 _REFUSED_CODECS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode"})
 _LATIN_CODECS = frozenset({"latin-1", "iso8859-1"})
+# Stateful 7-bit charsets: escape sequences (ISO-2022-JP, RFC 1468; -JP-2, RFC 1554;
+# ISO-2022-KR, RFC 1557) or "~{" (HZ, RFC 1843) switch to a double-byte set, so ASCII
+# bytes are not ASCII text either. Python's codec names for them.
+_STATEFUL_PREFIXES = ("iso2022_", "hz")
+# Tried in order for escape sequences in a header without any charset label.
+_UNLABELLED_ESCAPE_CODECS = ("iso2022_jp_2", "iso2022_kr")
 
 
 @functools.lru_cache(maxsize=512)
@@ -68,7 +75,7 @@ def cp1252(data: bytes) -> str:
 def decode_bytes(data: bytes, label: str | None, where: str, defects: list[str]) -> str:
     """Decode text whose charset label may be missing, wrong or unknown; never raises."""
     kind, codec = _resolve_charset(label)
-    if codec not in _WIDE_CODECS and data.isascii():
+    if data.isascii() and not _ascii_is_not_text(codec):
         return data.decode("ascii")
     if kind in ("none", "ascii", "unknown"):
         # Undeclared 8-bit text is UTF-8 or cp1252 in practice; valid UTF-8 is very
@@ -107,6 +114,25 @@ def decode_bytes(data: bytes, label: str | None, where: str, defects: list[str])
             text.encode("utf-8")
         except UnicodeError:
             text = cp1252(data)
+    return text
+
+
+def _ascii_is_not_text(codec: str) -> bool:
+    return codec in _WIDE_CODECS or codec.startswith(_STATEFUL_PREFIXES)
+
+
+def decode_escapes(text: str, where: str, defects: list[str]) -> str:
+    """Unlabelled ISO-2022 escape sequences in a header (old Japanese mailers wrote raw
+    ISO-2022-JP, RFC 1468, into headers) decoded; other text is returned unchanged."""
+    if "\x1b" not in text or not text.isascii():
+        return text
+    for codec in _UNLABELLED_ESCAPE_CODECS:
+        try:
+            decoded = text.encode("ascii").decode(codec)
+        except UnicodeError:
+            continue
+        defects.append(f"unlabelled {codec} in {where} decoded")
+        return decoded
     return text
 
 
@@ -178,15 +204,19 @@ def decode_words(text: str, where: str, defects: list[str]) -> str:
         else:
             pieces.append((charset, data))
     pieces.append(text[pos:])
-    return "".join(
+    decoded = "".join(
         piece if isinstance(piece, str) else decode_bytes(piece[1], piece[0], where, defects)
         for piece in pieces
     )
+    if _LONE_SURROGATE.search(decoded):
+        # Raw 8-bit octets of a word that could not be decoded (see repair._words_kept).
+        return unsurrogate(decoded, where, defects)
+    return decoded
 
 
 def header_text(value: str, where: str, defects: list[str]) -> str:
     """A header value as a person reads it: 8-bit decoded, unfolded, words decoded."""
-    text = unsurrogate(value, where, defects)
+    text = decode_escapes(unsurrogate(value, where, defects), where, defects)
     if "\n" in text:
         text = FOLD.sub("", text)
     if "=?" in text:

@@ -12,17 +12,16 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 
 from mailbot.domain.model import InboundMail
-from mailbot.inbound.parse.addresses import MP_ADDRESS_ATTRS, read_addresses
+from mailbot.inbound.parse.addresses import MP_ADDRESS_ATTRS, address_notes, read_addresses
 from mailbot.inbound.parse.bodies import body_text
 from mailbot.inbound.parse.charset import header_text
 from mailbot.inbound.parse.headers import (
     SINGLE_FIELDS,
-    check_is_mail,
     message_ids,
     read_date,
-    repair_header_block,
     synthetic_id,
 )
+from mailbot.inbound.parse.repair import check_is_mail, repair_header_block
 from mailbot.inbound.parse.tree import MESSAGE_TYPES, Parts, parse_tree, walk
 
 log = logging.getLogger(__name__)
@@ -106,6 +105,9 @@ def parse_mail(raw: bytes) -> InboundMail:
     }
     if "from" not in headers.first_raw:
         defects.append("missing From header")
+    notes = address_notes(
+        "From", addresses["from"][:1], headers.first_raw.get("from")
+    ) + address_notes("Reply-To", addresses["reply-to"], headers.first_raw.get("reply-to"))
     body, parts = _body(message, defects)
     date = read_date(parser, headers.first_raw.get("date"), defects)
     unique_defects = tuple(dict.fromkeys(defects))
@@ -125,6 +127,7 @@ def parse_mail(raw: bytes) -> InboundMail:
         attachments=tuple(parts.attachments),
         headers=tuple(headers.items),
         defects=unique_defects,
+        address_notes=notes,
     )
 
 
