@@ -116,6 +116,11 @@ class InboundMail:
     headers: tuple[tuple[str, str], ...]  # every header, decoded, in order; names as sent
     defects: tuple[str, ...] = ()  # what the parser had to repair
     address_notes: tuple[AddressNote, ...] = ()  # From/Reply-To addresses to look at first
+    # Message-IDs of the originals this mail carries (message/rfc822, text/rfc822-headers,
+    # an MDN's Original-Message-ID) or, failing those, quotes in its body; never its own.
+    quoted_message_ids: tuple[str, ...] = ()
+    # Recipients a bounce reports as failed (flufl.bounce); empty for other mail.
+    bounce_recipients: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """First value of a header, case-insensitively; None when absent."""

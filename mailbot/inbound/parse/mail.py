@@ -3,14 +3,11 @@ package (check, repair headers, parse the tree, read headers, addresses, body, d
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
-from email.parser import BytesHeaderParser
 
+from mailbot.domain.machine import automatic_sender
 from mailbot.domain.model import InboundMail
 from mailbot.inbound.parse.addresses import MP_ADDRESS_ATTRS, address_notes, read_addresses
 from mailbot.inbound.parse.bodies import body_text
@@ -22,14 +19,10 @@ from mailbot.inbound.parse.headers import (
     synthetic_id,
 )
 from mailbot.inbound.parse.repair import check_is_mail, repair_header_block
-from mailbot.inbound.parse.tree import MESSAGE_TYPES, Parts, parse_tree, walk
+from mailbot.inbound.parse.reports import bounce_recipients, quoted_message_ids
+from mailbot.inbound.parse.tree import Parts, parse_tree, walk
 
 log = logging.getLogger(__name__)
-
-_BODY_MESSAGE_ID = re.compile(r"^[ \t>]*Message-I[Dd][ \t]*:[ \t]*<([^<>\s]+)>", re.MULTILINE)
-# Where a DSN puts the original message (RFC 3464 §2, RFC 6522 §3, RFC 6533 §6).
-_ORIGINAL_TYPES = MESSAGE_TYPES | {"text/rfc822-headers", "message/global-headers"}
-_HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
 
 
 @dataclass
@@ -109,11 +102,12 @@ def parse_mail(raw: bytes) -> InboundMail:
         "From", addresses["from"][:1], headers.first_raw.get("from")
     ) + address_notes("Reply-To", addresses["reply-to"], headers.first_raw.get("reply-to"))
     body, parts = _body(message, defects)
+    attachments = tuple(parts.attachments)
     date = read_date(parser, headers.first_raw.get("date"), defects)
     unique_defects = tuple(dict.fromkeys(defects))
     if unique_defects:
         log.debug("mail %s: %d repairs", message_id, len(unique_defects))
-    return InboundMail(
+    mail = InboundMail(
         sender=addresses["from"][0] if addresses["from"] else None,
         reply_to=addresses["reply-to"],
         to=addresses["to"],
@@ -124,32 +118,30 @@ def parse_mail(raw: bytes) -> InboundMail:
         in_reply_to=message_ids(first_text.get("in-reply-to", "")),
         references=message_ids(first_text.get("references", "")),
         body_text=body,
-        attachments=tuple(parts.attachments),
+        attachments=attachments,
         headers=tuple(headers.items),
         defects=unique_defects,
         address_notes=notes,
+        quoted_message_ids=quoted_message_ids(attachments, body, message_id),
     )
+    if automatic_sender(mail):
+        # flufl.bounce costs milliseconds a mail; its finding only counts for such mail.
+        bounced = bounce_recipients(message, defects)
+        mail = replace(mail, bounce_recipients=bounced, defects=tuple(dict.fromkeys(defects)))
+    return mail
 
 
 def original_message_ids(mail_or_raw: InboundMail | bytes) -> list[str]:
     """Message-IDs (without angle brackets) of the original quoted in a bounce.
 
     Meant for a bounce: a DSN (RFC 3464) carries the original in a message/rfc822 or a
-    text/rfc822-headers part (RFC 6522 §3); older bounces quote it as text, so the body's
-    "Message-ID: <...>" lines are the fallback. The bounce's own id is never returned.
-    Raises ParseError when given bytes that are not a mail.
+    text/rfc822-headers part (RFC 6522 §3), an MDN names it in Original-Message-ID; older
+    bounces quote it as text, so the body's "Message-ID: <...>" lines are the fallback.
+    The bounce's own id is never returned. Raises ParseError when given bytes that are
+    not a mail.
     """
     if isinstance(mail_or_raw, InboundMail):
         mail = mail_or_raw
     else:
         mail = parse_mail(bytes(mail_or_raw))
-    found: list[str] = []
-    for attachment in mail.attachments:
-        if attachment.content_type in _ORIGINAL_TYPES:
-            head = _HEADER_PARSER.parsebytes(attachment.content)
-            value = head.get("Message-ID")
-            if value is not None:
-                found.extend(message_ids(header_text(str(value), "Message-ID", []))[:1])
-    if not found:
-        found = _BODY_MESSAGE_ID.findall(mail.body_text)
-    return [i for i in dict.fromkeys(found) if i != mail.message_id]
+    return list(quoted_message_ids(mail.attachments, mail.body_text, mail.message_id))
