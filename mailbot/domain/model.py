@@ -70,6 +70,27 @@ class Address:
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+class AddressIssue(enum.StrEnum):
+    """Why a citizen's address needs a look before mailbot writes to it."""
+
+    # RFC 6532 §3.2 / RFC 6531: non-ASCII address; a reply needs an SMTPUTF8 server.
+    INTERNATIONALISED = "internationalised"
+    # RFC 5322 §3.4.1: a quoted local part ("jan peeters"@...); valid, but often refused.
+    QUOTED_LOCAL_PART = "quoted_local_part"
+    # RFC 5321 §4.1.2: a domain has no trailing dot; the dot was removed (normalised).
+    TRAILING_DOT = "trailing_dot"
+
+
+@dataclass(frozen=True)
+class AddressNote:
+    """One finding about an address in From or Reply-To, for the caller to act on or show."""
+
+    header: str  # "From" or "Reply-To"
+    issue: AddressIssue
+    address: str  # the address as InboundMail carries it (after normalising)
+    as_written: str  # the address as the mail wrote it
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str
@@ -98,6 +119,12 @@ class InboundMail:
     attachments: tuple[Attachment, ...]
     headers: tuple[tuple[str, str], ...]  # every header, decoded, in order; names as sent
     defects: tuple[str, ...] = ()  # what the parser had to repair
+    address_notes: tuple[AddressNote, ...] = ()  # From/Reply-To addresses to look at first
+    # Message-IDs of the originals this mail carries (message/rfc822, text/rfc822-headers,
+    # an MDN's Original-Message-ID) or, failing those, quotes in its body; never its own.
+    quoted_message_ids: tuple[str, ...] = ()
+    # Recipients a bounce reports as failed (flufl.bounce); empty for other mail.
+    bounce_recipients: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """First value of a header, case-insensitively; None when absent."""
