@@ -6,7 +6,7 @@ Dovecot and the SMTP sink; these show each rule alone, and the order between the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -60,8 +60,8 @@ class Stored:
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         return self.thread
 
-    def bounced_case(self, mail: InboundMail) -> CaseView | None:
-        return self.bounced
+    def case_of(self, message_ids: Sequence[str]) -> CaseView | None:
+        return self.bounced if f"receipt-7.mailbot@{DOMAIN}" in message_ids else None
 
 
 def mail(
@@ -141,8 +141,22 @@ def test_a_bounce_joins_the_case_of_the_mail_it_quotes() -> None:
         subject="Undelivered Mail Returned to Sender",
         headers=[("Content-Type", "multipart/report; report-type=delivery-status")],
     )
-    assert decide(bounce, Stored(bounced=CASE)) == Bounce(CASE)
-    assert decide(bounce) == Bounce(None)
+    quoting = replace(bounce, quoted_message_ids=(f"receipt-7.mailbot@{DOMAIN}",))
+    assert decide(quoting, Stored(bounced=CASE)) == Bounce(CASE)
+    assert decide(bounce, Stored(bounced=CASE)) == Bounce(None)  # quotes nothing of ours
+
+
+def test_a_read_receipt_or_null_sender_mail_never_opens_a_case() -> None:
+    mdn = mail(
+        sender="an.peeters@telenet.example",
+        headers=[
+            ("Content-Type", "multipart/report; report-type=disposition-notification"),
+        ],
+    )
+    assert isinstance(decide(mdn), Ignore)
+    assert decide(mdn, Stored(thread=CASE)) == FollowUp(CASE, automatic=True)
+    null = mail(headers=[("Return-Path", "<>")])
+    assert isinstance(decide(null), Ignore)
 
 
 def test_the_website_form_is_its_own_kind() -> None:

@@ -198,10 +198,10 @@ def test_deadline_shifted_to_the_next_working_day_when_configured(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
     # Filed Sunday 11 October 2026 -> one month is Wednesday 11 November (Armistice day)
-    # -> Thursday 12 November; filed 15 July -> Saturday 15 August -> Monday 17 August.
+    # -> Thursday 12 November; filed 14 October -> Saturday 14 November -> Monday 16 November.
     arrivals = [
         ("a@burger.example", datetime(2026, 10, 11, 10, 0, tzinfo=UTC)),
-        ("b@burger.example", datetime(2026, 7, 15, 10, 0, tzinfo=UTC)),
+        ("b@burger.example", datetime(2026, 10, 14, 10, 0, tzinfo=UTC)),
     ]
     _app, _clock = setup(
         tmp_path,
@@ -217,7 +217,7 @@ def test_deadline_shifted_to_the_next_working_day_when_configured(
         if m.message["Auto-Submitted"] == "auto-replied"
     }
     assert "ten laatste op 12 november 2026" in " ".join(receipts["a@burger.example"].split())
-    assert "ten laatste op 17 augustus 2026" in " ".join(receipts["b@burger.example"].split())
+    assert "ten laatste op 16 november 2026" in " ".join(receipts["b@burger.example"].split())
 
 
 def cli(config: Path, *args: str, now: str) -> subprocess.CompletedProcess[str]:

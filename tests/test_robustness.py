@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
+from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
 from test_intake import ARRIVED, by_recipient, complaint, make_app
 
 GARBAGE = [
@@ -114,8 +114,8 @@ def test_fifty_varied_mails_then_a_second_run_does_nothing(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
 ) -> None:
     mails, expected = fifty_mails()
-    for i, raw in enumerate(mails):
-        mailbox.append("INBOX", raw, when=ARRIVED + timedelta(seconds=i))
+    for i, raw in enumerate(mails):  # a day's mail, one every ten minutes
+        mailbox.append("INBOX", raw, when=ARRIVED + timedelta(minutes=10 * i))
     config = write_config(tmp_path, mailbox, smtp_server, db_url)
 
     first = mailbot("--config", config, "run", "--once")
@@ -218,7 +218,13 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(
         )
     db_file = tmp_path / "mailbot.sqlite3"
     config = write_config(
-        tmp_path, mailbox, smtp_server, f"sqlite:///{db_file}", mailbox={"batch_size": 25}
+        tmp_path,
+        mailbox,
+        smtp_server,
+        f"sqlite:///{db_file}",
+        mailbox={"batch_size": 25},
+        # sixty citizens of one provider within a minute: above the loop limits on purpose
+        receipts={"max_per_domain_per_hour": 1000, "max_per_hour": 1000},
     )
     log = (tmp_path / "daemon.log").open("wb")
     daemon = subprocess.Popen(
@@ -335,7 +341,11 @@ def test_started_at_utc_midnight_the_local_year_decides_the_reference(
     # ignores an INTERNALDATE in the future, so the test uses the past new year.)
     new_year = datetime(2025, 12, 31, 23, 30, tzinfo=UTC)
     mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Vuurwerk"), when=new_year)
-    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url)
+    # read that night (an answer date gone by would rightly get no receipt at all)
+    app = new_app(
+        write_config(tmp_path, mailbox, smtp_server, sqlite_url),
+        clock=lambda: new_year + timedelta(minutes=5),
+    )
     app.run_once()
     receipt = by_recipient(smtp_server, "jan@burger.example")[0]
     assert "KL-2026-0001" in receipt.subject

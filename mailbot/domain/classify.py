@@ -13,7 +13,9 @@ The order of the rules is the order of this function, top to bottom:
                 it was a refused command and this is its trusted copy
 2. sent folder  mailbot's own mail (Ignore), commands (StaffCommands), an answer or other
                 mail about a case (SentAnswer), anything else (Ignore)
-3. Bounce       a delivery status notification, with the case it is about when known
+3. machine mail (domain/machine.py): a bounce (Bounce, with the case of the mail it
+                quotes), a read receipt, an abuse report, an auto-reply or null-sender
+                mail (FollowUp of its case, automatic, or Ignore); list mail goes on to 8
 4. staff        commands from a verified staff sender (StaffCommands), from an unverified
                 one (RefusedCommands); a verified Bcc copy of an answer (SentAnswer)
 5. Form         the website form's robot
@@ -24,17 +26,18 @@ The order of the rules is the order of this function, top to bottom:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from mailbot.domain.autoreply import (
     ReplyPolicy,
     is_auto_submitted,
-    is_bounce,
     is_own_message_id,
     no_reply_reason,
 )
 from mailbot.domain.commands import ParsedCommands, parse_commands
+from mailbot.domain.machine import Machine, classify_machine
 from mailbot.domain.model import InboundMail
 from mailbot.domain.trust import verified_sender
 
@@ -65,8 +68,8 @@ class Known(Protocol):
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         """The case a reference in the subject or the threading headers point to."""
 
-    def bounced_case(self, mail: InboundMail) -> CaseView | None:
-        """The case whose mail (one of our own Message-IDs) this bounce quotes."""
+    def case_of(self, message_ids: Sequence[str]) -> CaseView | None:
+        """The case that holds one of these Message-IDs (a bounce quotes our own)."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,9 @@ def classify(
         return Duplicate()
     if rules.sent_folder is not None and folder == rules.sent_folder:
         return _from_sent_folder(mail, known, rules)
-    if is_bounce(mail):
-        return Bounce(known.bounced_case(mail) or known.thread_case(mail))
+    machine = classify_machine(mail)
+    if machine is not None and machine.kind != "list":
+        return _machine_mail(machine, mail, known)
     if is_staff(mail, rules) and not is_auto_submitted(mail):
         staff = _from_staff(mail, known, rules)
         if staff is not None:
@@ -179,9 +183,20 @@ def classify(
     reason = no_reply_reason(mail, rules.reply_policy)
     if reason == "our own mail":
         return Ignore("our own mail came back")
-    if is_auto_submitted(mail):
-        return Ignore(f"automatic mail (Auto-Submitted: {mail.header('Auto-Submitted')})")
+    if machine is not None:  # list mail: the coordinator sees it, nobody is answered
+        return NewCase(no_receipt=reason or machine.rule)
     return NewCase(no_receipt=reason)
+
+
+def _machine_mail(machine: Machine, mail: InboundMail, known: Known) -> Decision:
+    """Bounces, read receipts, abuse reports, auto-replies and null-sender mail never open
+    a case and are never answered; they join the case of the mail they are about."""
+    case = known.case_of(machine.about_message_ids) or known.thread_case(mail)
+    if machine.kind == "bounce":
+        return Bounce(case)
+    if case is not None:
+        return FollowUp(case, automatic=True)
+    return Ignore(f"{machine.rule}: about no known case")
 
 
 def _trusted_copy_of_refused(

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import MessageKind
-from mailbot.persistence.tables import OutboxRow
+from mailbot.persistence.tables import CaseRow, OutboxRow
 
 PENDING = "pending"
 SENT = "sent"
@@ -71,6 +71,25 @@ def count_receipts_since(
     )
     if recipient is not None:
         query = query.where(OutboxRow.recipients == recipient)
+    if domain is not None:
+        query = query.where(OutboxRow.recipients.endswith(f"@{domain}"))
+    return int(session.execute(query).scalar_one())
+
+
+def count_receipts_for_arrivals(
+    session: Session, start: datetime, end: datetime, domain: str | None = None
+) -> int:
+    """Receipts queued for cases whose mail arrived between start and end (INTERNALDATE):
+    a mail loop arrives fast, a backlog read after an outage arrived spread out."""
+    query = (
+        select(func.count(OutboxRow.id))
+        .join(CaseRow, CaseRow.id == OutboxRow.case_id)
+        .where(
+            OutboxRow.kind == MessageKind.RECEIPT.value,
+            CaseRow.received_at >= start,
+            CaseRow.received_at <= end,
+        )
+    )
     if domain is not None:
         query = query.where(OutboxRow.recipients.endswith(f"@{domain}"))
     return int(session.execute(query).scalar_one())

@@ -85,7 +85,7 @@ class CaseRow(Base):
     citizen_email: Mapped[str] = mapped_column(String(320), index=True)
     citizen_name: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     deadline: Mapped[date] = mapped_column(Date, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The involved service (betrokken dienst), once the coordinator assigned one.

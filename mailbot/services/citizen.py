@@ -14,7 +14,7 @@ from mailbot.domain.model import Address, CaseState, Channel, MessageKind, Outco
 from mailbot.domain.ports import Clock
 from mailbot.domain.triage import hints
 from mailbot.persistence import cases as case_queries
-from mailbot.persistence.outbox import count_receipts_since
+from mailbot.persistence.outbox import count_receipts_for_arrivals, count_receipts_since
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import CaseRow
 from mailbot.services.arrival import Arrival, Handled
@@ -130,7 +130,7 @@ class CitizenMail:
         if self.new_state is CaseState.IMPORTED:
             no_receipt = "imported with the mailbox's backlog: nobody was mailed"
         if no_receipt is None:
-            no_receipt = self._too_late(case) or self._over_limit(session, citizen)
+            no_receipt = self._too_late(case) or self._over_limit(session, case, citizen)
         if no_receipt is None:
             self._receipt(session, arrival, case, citizen, threaded)
         triage = hints(
@@ -159,22 +159,25 @@ class CitizenMail:
             )
         return None
 
-    def _over_limit(self, session: Session, citizen: Address) -> str | None:
+    def _over_limit(self, session: Session, case: CaseRow, citizen: Address) -> str | None:
         """Limits that stop mail loops and abuse: per address a day, per mail domain an
         hour, and all receipts together an hour (then receipts pause; cases are still
         opened and the coordinator is told once a day)."""
         if not citizen.email:
             return "no e-mail address"
         limits, now = self.config.receipts, self.clock()
-        hour_ago = now - timedelta(hours=1)
-        sent = count_receipts_since(session, hour_ago)
+        # Counted by the hour the mails *arrived*: a loop's mails arrive within minutes,
+        # a morning's backlog after an outage arrived over hours and is answered.
+        arrived = case.received_at
+        hour_before = arrived - timedelta(hours=1)
+        sent = count_receipts_for_arrivals(session, hour_before, arrived)
         if sent >= limits.max_per_hour:
             self.notices.receipts_paused(session, sent, limits.max_per_hour)
             return (
                 f"receipts paused: {sent} receipts in the last hour (limit {limits.max_per_hour})"
             )
         domain = citizen.email.rpartition("@")[2].lower()
-        sent = count_receipts_since(session, hour_ago, domain=domain)
+        sent = count_receipts_for_arrivals(session, hour_before, arrived, domain=domain)
         if sent >= limits.max_per_domain_per_hour:
             return (
                 f"{sent} receipts to @{domain} in the last hour "

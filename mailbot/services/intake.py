@@ -39,7 +39,7 @@ from mailbot.domain.identity import bounded_mail, content_fingerprint
 from mailbot.domain.model import CaseState, InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import quoted_receipt_references
-from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
+from mailbot.inbound.parse import ParseError, parse_mail
 from mailbot.persistence import audit
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
@@ -113,9 +113,8 @@ class _Stored:
                 break
         return _view(case)
 
-    def bounced_case(self, mail: InboundMail) -> CaseView | None:
-        ids = original_message_ids(mail)  # our Message-IDs quoted in the bounce
-        return _view(case_queries.find_case_by_message_ids(self.session, ids))
+    def case_of(self, message_ids: Sequence[str]) -> CaseView | None:
+        return _view(case_queries.find_case_by_message_ids(self.session, message_ids))
 
 
 def _view(case: CaseRow | None) -> CaseView | None:

@@ -31,10 +31,12 @@ def upgrade() -> None:
     with op.batch_alter_table("mailbox_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fingerprint", sa.String(length=64), nullable=True))
     op.create_index("ix_outbox_kind_created", "outbox", ["kind", "created_at"])
+    op.create_index("ix_cases_received_at", "cases", ["received_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_outbox_kind_created", table_name="outbox")
+    op.drop_index("ix_cases_received_at", table_name="cases")
     with op.batch_alter_table("mailbox_items", schema=None) as batch_op:
         batch_op.drop_column("fingerprint")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
