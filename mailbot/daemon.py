@@ -38,6 +38,7 @@ from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
 from mailbot.services.reminders import ReminderPlan, ReminderService
 from mailbot.services.retention import RetentionReport, RetentionService
+from mailbot.services.sentfolder import SentFolder
 from mailbot.systemd import Health, Notifier, start_watchdog
 
 log = logging.getLogger(__name__)
@@ -137,9 +138,11 @@ class App:
             config.message_id_domain,
         )
         self.sender = SmtpSender(smtp_settings(config))
-        self.intake = IntakeService(config, self.sessions, self.outbox, clock)
+        self.sent = SentFolder(config.mailbox)
+        self.intake = IntakeService(config, self.sessions, self.outbox, clock, self.sent)
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
+        self.reminders.sent = self.sent  # the how-to names the folder intake found
         self.retention = RetentionService(config, self.sessions, clock)
         self.leadership = Leadership(self.engine)
         self.metrics = Metrics()
@@ -351,25 +354,30 @@ class App:
             self._wake.wait(timeout=wait)
             self._wake.clear()
 
-    def _watch_loop(self, folder: str) -> None:
-        """Hold an IMAP connection in IDLE on `folder` and wake the intake loop when the
-        server reports a change. Returns when the server has no IDLE (polling remains)."""
-        backoff = Backoff(f"idle {folder}: IMAP")
+    def _watch_loop(self, folder: str | None) -> None:
+        """Hold an IMAP connection in IDLE on `folder` (None: the sent folder) and wake the
+        intake loop when the server reports a change. Returns when the server has no IDLE
+        (polling remains) or there is no sent folder."""
+        backoff = Backoff(f"idle {folder or 'sent folder'}: IMAP")
         while not self.stop.is_set():
             if not self.active:
                 self.stop.wait(self.config.daemon.standby_interval)
                 continue
             try:
                 with self.mailbox() as mailbox:
+                    watched = folder or self.sent.find(mailbox)
+                    if watched is None:
+                        log.info("idle: no sent folder configured or found; not watched")
+                        return
                     if not mailbox.has_idle():
                         log.info(
                             "idle: the server has no IDLE; polling every %ss",
                             self.config.mailbox.poll_interval,
                         )
                         return
-                    mailbox.watch(folder)
+                    mailbox.watch(watched)
                     backoff.succeeded()
-                    log.debug("idle: watching %s", folder)
+                    log.debug("idle: watching %s", watched)
                     idle_for = 0.0
                     while self.active:
                         if mailbox.wait_for_change(IDLE_SLICE):
@@ -379,7 +387,7 @@ class App:
                             mailbox.renew_idle()
                             idle_for = 0.0
             except MailboxLoginError as exc:
-                log.error("idle %s: %s", folder, exc)
+                log.error("idle %s: %s", folder or "sent folder", exc)
                 self.stop.wait(300.0)
             except MailbotError as exc:
                 self.stop.wait(backoff.failed(exc))
@@ -489,12 +497,13 @@ class App:
             self.notifier.status("standby: another instance is active")
         scheduler.start()
         threads = [threading.Thread(target=self._intake_loop, name="intake")]
-        folders = [self.config.mailbox.folder]
-        if self.config.mailbox.sent_folder:
-            folders.append(self.config.mailbox.sent_folder)
+        # None: the sent folder, configured or found on the server by the watcher itself.
+        folders: list[str | None] = [self.config.mailbox.folder, None]
         if self.config.daemon.idle:
             threads += [
-                threading.Thread(target=self._watch_loop, args=(f,), name=f"idle:{f}", daemon=True)
+                threading.Thread(
+                    target=self._watch_loop, args=(f,), name=f"idle:{f or 'sent'}", daemon=True
+                )
                 for f in folders
             ]
         for thread in threads:

@@ -43,6 +43,7 @@ from mailbot.persistence import repository as repo
 from mailbot.persistence.tables import CaseRow, FolderStateRow, MailboxItemRow
 from mailbot.services.cases import find_case, open_case, store_message
 from mailbot.services.outbox import Outbox
+from mailbot.services.sentfolder import SentFolder
 from mailbot.services.staffmail import StaffMail, follow_up_context
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,13 @@ class IntakeService:
         sessions: sessionmaker[Session],
         outbox: Outbox,
         clock: Clock,
+        sent: SentFolder | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
         self.outbox = outbox
         self.clock = clock
+        self.sent = SentFolder(config.mailbox) if sent is None else sent
         self.staff = StaffMail(config, outbox, clock)
         self.policy = ReplyPolicy(
             own_addresses=frozenset(
@@ -117,7 +120,7 @@ class IntakeService:
         raise AssertionError("unreachable")
 
     def _in_sent_folder(self, item: MailboxMessage) -> bool:
-        return item.folder == self.config.mailbox.sent_folder
+        return item.folder == self.sent.name
 
     def _process(self, session: Session, item: MailboxMessage) -> IntakeResult:
         done = repo.find_mailbox_item(session, item.folder, item.uidvalidity, item.uid)
@@ -475,16 +478,17 @@ class IntakeService:
 
     def run_pass(self, mailbox: Mailbox, stop: threading.Event | None = None) -> PassStats:
         """Process every message now in the complaints folder, batch by batch; then the
-        new messages in the sent folder, if one is watched."""
+        new messages in the sent folder, if one is configured or found on the server."""
         cfg = self.config.mailbox
         stats = PassStats()
         mailbox.ensure_folders([cfg.processed_folder, cfg.quarantine_folder])
         _uidvalidity, uids = mailbox.open_folder(cfg.folder)
         self._run_folder(mailbox, cfg.folder, uids, stats, stop)
-        if cfg.sent_folder and not (stop is not None and stop.is_set()):
-            uidvalidity, uids = mailbox.open_folder(cfg.sent_folder)
-            new = self._unread_sent(cfg.sent_folder, uidvalidity, uids)
-            self._run_folder(mailbox, cfg.sent_folder, new, stats, stop)
+        sent = self.sent.find(mailbox)
+        if sent and not (stop is not None and stop.is_set()):
+            uidvalidity, uids = mailbox.open_folder(sent)
+            new = self._unread_sent(sent, uidvalidity, uids)
+            self._run_folder(mailbox, sent, new, stats, stop)
         return stats
 
     def _run_folder(

@@ -25,6 +25,7 @@ from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_d
 from mailbot.persistence.tables import CaseRow, OutboxRow, ReminderRow
 from mailbot.services.cases import CaseLine, case_line
 from mailbot.services.outbox import Outbox
+from mailbot.services.sentfolder import SentFolder
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class ReminderService:
         self, config: Config, sessions: sessionmaker[Session], outbox: Outbox, clock: Clock
     ) -> None:
         self.config = config
+        # The folder the how-to names; the App shares the one intake finds on the server.
+        self.sent = SentFolder(config.mailbox)
         self.sessions = sessions
         self.outbox = outbox
         self.clock = clock
@@ -273,4 +276,5 @@ class ReminderService:
             moment=mail.moment,
             coordinator=self.config.staff.coordinator,
             mailbox=self.config.smtp.from_address,
+            sent_folder=self.sent.name,
         )
