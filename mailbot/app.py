@@ -33,6 +33,7 @@ from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
 from mailbot.services.reminders import ReminderPlan, ReminderService
 from mailbot.services.retention import RetentionReport, RetentionService
+from mailbot.services.sentfolder import SentFolder
 
 __all__ = ["App", "PassReport", "imap_settings", "smtp_settings"]
 
@@ -93,9 +94,11 @@ class App:
             Address(config.smtp.from_address, config.smtp.from_name),
             config.message_id_domain,
         )
-        self.intake = IntakeService(config, self.sessions, self.outbox, clock)
+        self.sent = SentFolder(config.mailbox)
+        self.intake = IntakeService(config, self.sessions, self.outbox, clock, self.sent)
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
+        self.reminders.sent = self.sent  # the how-to names the folder intake found
         self.retention = RetentionService(config, self.sessions, clock)
         self.alerts = AlertService(config, self.sessions, self.outbox, clock)
         self.leadership = Leadership(self.engine)

@@ -22,6 +22,7 @@ from mailbot.domain.errors import MailbotError, MailboxLoginError, PermanentErro
 from mailbot.domain.model import CaseState, CaseSummary
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.domain.quoting import trim_quoted
+from mailbot.inbound.imap import SENT_NAMES, ImapMailbox
 from mailbot.persistence import cases as repo
 from mailbot.persistence.db import (
     SchemaNotCurrentError,
@@ -369,12 +370,7 @@ def _check(app: App) -> int:
                     print(f"imap: folder {folder}: MISSING (set [mailbox] folder)")
                 else:
                     print(f"imap: folder {folder}: missing, will be created on the first run")
-            sent = cfg.mailbox.sent_folder
-            if sent and sent not in folders:
-                failures += 1
-                print(f"imap: sent folder {sent}: MISSING (folders: {', '.join(sorted(folders))})")
-            elif sent:
-                print(f"imap: sent folder {sent}: exists, watched for answers and commands")
+            failures += _check_sent_folder(app, mailbox, folders)
             if cfg.mailbox.folder in folders:
                 _uv, uids = mailbox.open_folder(cfg.mailbox.folder)
                 print(f"imap: {len(uids)} messages waiting in {cfg.mailbox.folder}")
@@ -392,6 +388,37 @@ def _check(app: App) -> int:
         print(f"smtp: FAILED: {exc}")
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return EXIT_OK if not failures else EXIT_FAILURE
+
+
+def _check_sent_folder(app: App, mailbox: ImapMailbox, folders: list[str]) -> int:
+    """Print which folder is watched for answers and commands; 1 if the configured one is
+    missing. Warns when nothing sent by staff can be trusted: no sent folder and no
+    [staff] authserv_ids."""
+    sent = app.config.mailbox.sent_folder
+    if sent and sent not in folders:
+        print(f"imap: sent folder {sent}: MISSING (folders: {', '.join(sorted(folders))})")
+        return 1
+    if sent:
+        print(f"imap: sent folder {sent}: exists, watched for answers and commands")
+        return 0
+    found = app.sent.find(mailbox)
+    if found:
+        print(
+            f"imap: sent folder {found}: found on the server, watched for answers and commands "
+            "(set [mailbox] sent_folder to choose another)"
+        )
+    else:
+        print(
+            "imap: sent folder: none found (no folder marked \\Sent, none named "
+            f"{', '.join(SENT_NAMES)}): answers sent from the shared mailbox are not seen; "
+            "set [mailbox] sent_folder"
+        )
+        if not app.config.staff.authserv_ids:
+            print(
+                "WARNING: no sent folder and no [staff] authserv_ids: no command sent by mail "
+                "can be trusted; set [mailbox] sent_folder or [staff] authserv_ids"
+            )
+    return 0
 
 
 def _iso(value: Any, tz: Any) -> str:

@@ -30,6 +30,7 @@ from mailbot.runtime.systemd import Health, Notifier, start_watchdog
 from mailbot.services.intake import PassStats
 from mailbot.services.reminders import ReminderPlan
 from mailbot.services.retention import RetentionReport
+from mailbot.services.sentfolder import SentFolder
 
 __all__ = ["Backoff", "Daemon", "Operations"]
 
@@ -56,6 +57,7 @@ class Operations(Protocol):
     leadership: Leadership
     health: Health
     metrics: Metrics
+    sent: SentFolder
 
     @property
     def active(self) -> bool: ...
@@ -160,29 +162,35 @@ class Daemon:
             self._wake.wait(timeout=wait)
             self._wake.clear()
 
-    def _watch_loop(self, folder: str) -> None:
-        """Hold an IMAP connection in IDLE on `folder` and wake the intake loop when the
-        server reports a change. Returns when the server has no IDLE (polling remains)."""
+    def _watch_loop(self, folder: str | None) -> None:
+        """Hold an IMAP connection in IDLE on `folder` (None: the sent folder) and wake the
+        intake loop when the server reports a change. Returns when the server has no IDLE
+        (polling remains) or there is no sent folder."""
         app = self.app
-        backoff = Backoff(f"idle {folder}: IMAP")
+        what = folder or "sent folder"
+        backoff = Backoff(f"idle {what}: IMAP")
         while not app.stop.is_set():
             if not app.active:
                 app.stop.wait(self.config.daemon.standby_interval)
                 continue
             try:
                 with app.mailbox() as mailbox:
+                    watched = folder or app.sent.find(mailbox)
+                    if watched is None:
+                        log.info("idle: no sent folder configured or found; not watched")
+                        return
                     if not mailbox.has_idle():
                         log.info(
                             "idle: the server has no IDLE; polling every %ss",
                             self.config.mailbox.poll_interval,
                         )
                         return
-                    mailbox.watch(folder)
+                    mailbox.watch(watched)
                     backoff.succeeded()
-                    log.debug("idle: watching %s", folder)
+                    log.debug("idle: watching %s", watched)
                     self._idle(mailbox)
             except MailboxLoginError as exc:
-                log.error("idle %s: %s", folder, exc)
+                log.error("idle %s: %s", what, exc)
                 app.stop.wait(300.0)
             except MailbotError as exc:
                 app.stop.wait(backoff.failed(exc))
@@ -304,12 +312,13 @@ class Daemon:
     def _threads(self) -> list[threading.Thread]:
         """The intake loop first, then an IDLE watcher per watched folder."""
         threads = [threading.Thread(target=self._intake_loop, name="intake")]
-        folders = [self.config.mailbox.folder]
-        if self.config.mailbox.sent_folder:
-            folders.append(self.config.mailbox.sent_folder)
+        # None: the sent folder, configured or found on the server by the watcher itself.
+        folders: list[str | None] = [self.config.mailbox.folder, None]
         if self.config.daemon.idle:
             threads += [
-                threading.Thread(target=self._watch_loop, args=(f,), name=f"idle:{f}", daemon=True)
+                threading.Thread(
+                    target=self._watch_loop, args=(f,), name=f"idle:{f or 'sent'}", daemon=True
+                )
                 for f in folders
             ]
         return threads

@@ -268,6 +268,7 @@ class DovecotServer:
     #: password of every account made by new_mailbox()
     NEW_USER_PASSWORD = "geheim"
     SEPARATOR = "/"
+    SPECIAL_SENT = "Verzonden berichten"  # LIST gives it the \\Sent attribute (RFC 6154)
 
     def __init__(self, *, tls: bool = False) -> None:
         self.tls = tls
@@ -456,6 +457,10 @@ class DovecotServer:
             "  inbox = yes",
             "  prefix =",
             f"  separator = {self.SEPARATOR}",
+            # RFC 6154 SPECIAL-USE: LIST marks this folder \Sent once a test creates it
+            f'  mailbox "{self.SPECIAL_SENT}" {{',
+            "    special_use = \\Sent",
+            "  }",
             "}",
         ]
         if self._internal_user is not None:

@@ -1,7 +1,15 @@
 """The table of every section and key: what is expected, an example line, and the allowed words.
 
 Error messages quote ``expect`` and ``example``; ``config.example.toml`` documents every key here
-(a test holds the two together). A new key starts here.
+(a test holds the two together). A new key starts here:
+
+- a plain key (true/false, a whole number in a range, seconds, optional text, one of some
+  words): a :class:`Key` with its ``kind`` here, and a field with its default in the section's
+  dataclass in :mod:`mailbot.config.model`; the section reads it without more code;
+- a key with rules of its own (an address, a path, a secret, a check against another key):
+  a :class:`Key` without a kind here, the field in the model, and a line in the section's
+  builder in :mod:`mailbot.config.sections`;
+- in both cases the key, commented, with its default in ``config.example.toml``.
 """
 
 from __future__ import annotations

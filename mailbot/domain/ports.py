@@ -26,6 +26,9 @@ class MailSender(Protocol):
 
 
 class Mailbox(Protocol):
+    def find_sent_folder(self) -> str | None:
+        """The server's folder for sent mail (SPECIAL-USE \\Sent or a common name), or None."""
+
     def ensure_folders(self, folders: Sequence[str]) -> None: ...
 
     def open_folder(self, folder: str) -> tuple[int, list[int]]:

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SENT_FLAG = "\\Sent"  # RFC 6154 SPECIAL-USE attribute of the folder sent mail goes to
+# Tried in this order when no folder has the \Sent attribute (compared without case).
+SENT_NAMES = ("Sent", "Sent Items", "Verzonden items", "Verzonden berichten", "INBOX.Sent")
+
 
 @dataclass(frozen=True)
 class ImapSettings:
@@ -192,6 +196,12 @@ class ImapMailbox:
     def list_folders(self) -> list[str]:
         return [name for _flags, _sep, name in self._call("LIST", self._client.list_folders)]
 
+    def find_sent_folder(self) -> str | None:
+        """The folder the server marks \\Sent (RFC 6154 SPECIAL-USE), else the first of
+        SENT_NAMES that exists; None when there is neither."""
+        listing = self._call("LIST", self._client.list_folders)
+        return pick_sent_folder([(flags, name) for flags, _sep, name in listing])
+
     def ensure_folders(self, folders: Sequence[str]) -> None:
         existing = set(self.list_folders())
         for folder in folders:
@@ -330,6 +340,19 @@ class ImapMailbox:
             self._call("UID EXPUNGE", self._client.uid_expunge, list(uids))
         else:
             self._call("EXPUNGE", self._client.expunge)
+
+
+def pick_sent_folder(listing: Sequence[tuple[Sequence[bytes | str], str]]) -> str | None:
+    """From LIST answers (attributes, name): the \\Sent folder, else a commonly used name."""
+    for flags, name in listing:
+        if any(_text(flag).lower() == SENT_FLAG.lower() for flag in flags):
+            return name
+    by_name = {name.lower(): name for _flags, name in listing}
+    return next((by_name[n.lower()] for n in SENT_NAMES if n.lower() in by_name), None)
+
+
+def _text(flag: bytes | str) -> str:
+    return flag.decode("ascii", "replace") if isinstance(flag, bytes) else flag
 
 
 def _aware_utc(value: datetime | None) -> datetime:

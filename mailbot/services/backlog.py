@@ -47,7 +47,7 @@ class BacklogImport:
     def run(self, mailbox: Mailbox, before: datetime | None, dry_run: bool) -> PassStats:
         moment = before or self.clock()
         intake = IntakeService(
-            self.config, self.sessions, self.outbox, self.clock, Backlog(moment, dry_run)
+            self.config, self.sessions, self.outbox, self.clock, backlog=Backlog(moment, dry_run)
         )
         stats = intake.run_pass(mailbox)
         log.info(

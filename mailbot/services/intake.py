@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ from mailbot.services.arrival import Arrival, Handled
 from mailbot.services.citizen import CitizenMail
 from mailbot.services.notices import StaffNotices
 from mailbot.services.outbox import Outbox, SilentOutbox
+from mailbot.services.sentfolder import SentFolder
 from mailbot.services.staffmail import StaffMail
 
 log = logging.getLogger(__name__)
@@ -140,11 +141,13 @@ class IntakeService:
         sessions: Sessions,
         outbox: Outbox,
         clock: Clock,
+        sent: SentFolder | None = None,
         backlog: Backlog | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
         self.clock = clock
+        self.sent = SentFolder(config.mailbox) if sent is None else sent
         self.backlog = backlog
         self.rules = intake_rules(config)
         new_state = CaseState.RECEIVED
@@ -235,7 +238,10 @@ class IntakeService:
             log.exception("intake: uid=%s parser crashed", item.uid)
             return self._quarantine(session, item, raw_sha, f"parser crashed: {exc!r}")
         known = _Stored(session, self.config.cases.reference_prefix)
-        decision = classify(mail, item.folder, known, self.rules)
+        rules = self.rules
+        if rules.sent_folder != self.sent.name:  # found on the server after start
+            rules = self.rules = replace(rules, sent_folder=self.sent.name)
+        decision = classify(mail, item.folder, known, rules)
         arrival = Arrival(item, raw_sha, mail)
         handled = self.handlers[type(decision)](session, arrival, decision)
         if handled.case is not None:
@@ -265,7 +271,7 @@ class IntakeService:
     # -- outcomes ---------------------------------------------------------------------
 
     def _destination(self, item: MailboxMessage, outcome: Outcome) -> str | None:
-        if item.folder == self.config.mailbox.sent_folder:
+        if item.folder == self.sent.name:
             return None  # the sent folder belongs to the coordinator: read, never move
         if outcome is Outcome.QUARANTINED:
             return self.config.mailbox.quarantine_folder
@@ -327,10 +333,11 @@ class IntakeService:
         cfg = self.config.mailbox
         stats = PassStats()
         mailbox.ensure_folders([cfg.processed_folder, cfg.quarantine_folder])
-        if cfg.sent_folder and self.backlog is None:
-            uidvalidity, uids = mailbox.open_folder(cfg.sent_folder)
-            new = self._unread_sent(cfg.sent_folder, uidvalidity, uids)
-            self._run_folder(mailbox, cfg.sent_folder, new, stats, stop)
+        sent = self.sent.find(mailbox) if self.backlog is None else None
+        if sent:
+            uidvalidity, uids = mailbox.open_folder(sent)
+            new = self._unread_sent(sent, uidvalidity, uids)
+            self._run_folder(mailbox, sent, new, stats, stop)
         if not (stop is not None and stop.is_set()):
             _uidvalidity, uids = mailbox.open_folder(cfg.folder)
             self._run_folder(mailbox, cfg.folder, uids, stats, stop)

@@ -26,6 +26,7 @@ from mailbot.persistence.session import Session, Sessions
 from mailbot.persistence.tables import CaseRow, ReminderRow
 from mailbot.services.cases import CaseLine, case_line
 from mailbot.services.outbox import Outbox
+from mailbot.services.sentfolder import SentFolder
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class ReminderPlan:
 class ReminderService:
     def __init__(self, config: Config, sessions: Sessions, outbox: Outbox, clock: Clock) -> None:
         self.config = config
+        # The folder the how-to names; the App shares the one intake finds on the server.
+        self.sent = SentFolder(config.mailbox)
         self.sessions = sessions
         self.outbox = outbox
         self.clock = clock
@@ -233,4 +236,5 @@ class ReminderService:
             moment=mail.moment,
             coordinator=self.config.staff.coordinator,
             mailbox=self.config.smtp.from_address,
+            sent_folder=self.sent.name,
         )
