@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +29,7 @@ from mailbot.persistence.status import StatusFacts, read_status, record_heartbea
 from mailbot.runtime.metrics import Metrics
 from mailbot.runtime.systemd import Health
 from mailbot.services.alerts import AlertService
+from mailbot.services.backlog import BacklogCount, BacklogImport
 from mailbot.services.dispatch import Dispatcher, DispatchStats
 from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
@@ -206,6 +208,21 @@ class App:
         report = self.retention.run_pass()
         self.beat("retention", f"{len(report.cases)} cases, {report.items} mails")
         return report
+
+    def backlog_import(self, before: datetime | None, dry_run: bool = False) -> PassStats:
+        """`mailbot backlog import`: record the mail already in the folder, mail nobody."""
+        backlog = BacklogImport(self.config, self.sessions, self.outbox, self.clock)
+        with self.mailbox() as mailbox:
+            stats = backlog.run(mailbox, before, dry_run)
+        if not dry_run:
+            self.dispatch_pass()  # the one summary for the coordinator
+        return stats
+
+    def backlog_waiting(self) -> BacklogCount:
+        """How many old mails wait, and whether a first start must refuse (go-live)."""
+        backlog = BacklogImport(self.config, self.sessions, self.outbox, self.clock)
+        with self.mailbox() as mailbox:
+            return backlog.waiting(mailbox)
 
     def run_once(self) -> PassReport:
         """Each job one pass, then return (`mailbot run --once`)."""
