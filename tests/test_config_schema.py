@@ -10,6 +10,7 @@ import pytest
 from mailbot.config import (
     CasesConfig,
     DaemonConfig,
+    IntakeConfig,
     LoggingConfig,
     MailboxConfig,
     OutboxConfig,
@@ -28,6 +29,7 @@ SECTIONS: dict[str, type] = {
     "receipts": ReceiptsConfig,
     "outbox": OutboxConfig,
     "logging": LoggingConfig,
+    "intake": IntakeConfig,
 }
 
 
