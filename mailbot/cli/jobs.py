@@ -1,0 +1,53 @@
+"""`mailbot reminders` and `mailbot retention`: the daily jobs, by hand."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from mailbot.cli.wiring import EXIT_OK, Context, open_app
+
+if TYPE_CHECKING:
+    from mailbot.services.reminders import ReminderPlan
+
+
+def reminders(args: argparse.Namespace, ctx: Context) -> int:
+    from mailbot.persistence.db import require_current_schema
+
+    app = open_app(ctx)
+    require_current_schema(app.engine)
+    plan = app.reminders.run_pass(as_of=args.as_of, dry_run=args.dry_run)
+    _print_plan(plan, dry_run=args.dry_run)
+    if not args.dry_run and plan.mails:
+        stats = app.dispatch_pass()
+        print(f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}")
+    return EXIT_OK
+
+
+def retention(args: argparse.Namespace, ctx: Context) -> int:
+    from mailbot.persistence.db import require_current_schema
+
+    app = open_app(ctx)
+    require_current_schema(app.engine)
+    purge = app.retention_pass(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(
+        f"retention (before {purge.cutoff.astimezone(ctx.config.cases.timezone):%Y-%m-%d}): "
+        f"{verb} the personal data of {len(purge.cases)} case(s) and {purge.items} "
+        f"stored mail(s)"
+    )
+    for reference in purge.cases:
+        print(f"  {reference}")
+    return EXIT_OK
+
+
+def _print_plan(plan: ReminderPlan, dry_run: bool) -> None:
+    verb = "would send" if dry_run else "queued"
+    if not plan.mails:
+        print(f"reminders for {plan.day.isoformat()}: nothing to send")
+        return
+    print(f"reminders for {plan.day.isoformat()}: {verb} {len(plan.mails)} mail(s)")
+    for mail in plan.mails:
+        refs = ", ".join(c.reference for c in mail.cases)
+        what = mail.moment.key if mail.moment else mail.template
+        print(f"  {what:<10} to {', '.join(mail.to)}: {refs}")

@@ -1,0 +1,172 @@
+"""`mailbot run`, `check`, `status` and `db upgrade`: the service and its health."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_app, say_error
+from mailbot.domain.errors import MailbotError, MailboxLoginError
+
+if TYPE_CHECKING:
+    from mailbot.cli.wiring import App
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    app = open_app(ctx)
+    app.upgrade_schema()
+    if not args.once:
+        app.run_forever()
+        return EXIT_OK
+    if not app.leadership.acquire():
+        say_error("another instance is active on this database; `run --once` would compete with it")
+        return EXIT_FAILURE
+    try:
+        report = app.run_once()
+    except MailboxLoginError as exc:
+        app.warn_login_failed(exc)
+        raise
+    intake = report.intake
+    print(
+        f"intake: {intake.seen if intake else 0} messages "
+        f"{dict(intake.outcomes) if intake else {}}; "
+        f"reminders queued {len(report.reminders.mails)}; "
+        f"sent {report.dispatch.sent}, retry later {report.dispatch.retried}, "
+        f"failed {report.dispatch.failed}"
+    )
+    return EXIT_OK
+
+
+def db_upgrade(_args: argparse.Namespace, ctx: Context) -> int:
+    from mailbot.persistence.db import current_revision
+
+    app = open_app(ctx)
+    app.upgrade_schema()
+    print(f"database at revision {current_revision(app.engine)}")
+    return EXIT_OK
+
+
+def check(_args: argparse.Namespace, ctx: Context) -> int:
+    app = open_app(ctx)
+    print(f"config: {ctx.config.path}: ok")
+    failures = sum((_check_database(app), _check_mailbox(app), _check_smtp(app)))
+    print("all checks passed" if not failures else f"{failures} check(s) failed")
+    return EXIT_OK if not failures else EXIT_FAILURE
+
+
+def _check_database(app: App) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailbot.persistence.db import current_revision, head_revision
+
+    try:
+        with app.engine.connect():
+            pass
+        current = current_revision(app.engine)
+        head = head_revision()
+        state = "current" if current == head else f"at {current}, needs `mailbot db upgrade`"
+        print(f"database: {app.engine.url.render_as_string(hide_password=True)}: schema {state}")
+    except SQLAlchemyError as exc:
+        print(f"database: FAILED: {exc}")
+        return 1
+    return 0
+
+
+def _check_mailbox(app: App) -> int:
+    m = app.config.mailbox
+    failures = 0
+    try:
+        with app.mailbox() as mailbox:
+            folders = mailbox.list_folders()
+            print(f"imap: {m.host}:{m.port} ({m.security}): logged in as {m.username}")
+            for folder in (m.folder, m.processed_folder, m.quarantine_folder):
+                if folder in folders:
+                    print(f"imap: folder {folder}: exists")
+                elif folder == m.folder:
+                    failures += 1
+                    print(f"imap: folder {folder}: MISSING (set [mailbox] folder)")
+                else:
+                    print(f"imap: folder {folder}: missing, will be created on the first run")
+            sent = m.sent_folder
+            if sent and sent not in folders:
+                failures += 1
+                print(f"imap: sent folder {sent}: MISSING (folders: {', '.join(sorted(folders))})")
+            elif sent:
+                print(f"imap: sent folder {sent}: exists, watched for answers and commands")
+            if m.folder in folders:
+                _uv, uids = mailbox.open_folder(m.folder)
+                print(f"imap: {len(uids)} messages waiting in {m.folder}")
+    except MailbotError as exc:
+        failures += 1
+        print(f"imap: FAILED: {exc}")
+    return failures
+
+
+def _check_smtp(app: App) -> int:
+    s = app.config.smtp
+    try:
+        greeting = app.sender.check()
+    except MailbotError as exc:
+        print(f"smtp: FAILED: {exc}")
+        return 1
+    print(f"smtp: {s.host}:{s.port} ({s.security}): ok {greeting}")
+    return 0
+
+
+def status(args: argparse.Namespace, ctx: Context) -> int:
+    """Healthy when the mailbox was read recently and no mail waits too long to go out."""
+    from mailbot.persistence.db import require_current_schema
+
+    app = open_app(ctx)
+    require_current_schema(app.engine)
+    cfg = ctx.config
+    now = app.clock()
+    found = app.status()
+    beats = found.beats
+    problems: list[str] = []
+    fetch_limit = timedelta(seconds=max(300.0, 5 * cfg.mailbox.poll_interval))
+    intake = beats.get("intake")
+    if intake is None:
+        problems.append("the mailbox was never read")
+    elif now - intake.at > fetch_limit:
+        problems.append(f"no successful fetch since {_ago(now - intake.at)}")
+    oldest = found.oldest_pending
+    if oldest is not None and now - oldest > timedelta(minutes=30):
+        problems.append(f"a mail has waited {_ago(now - oldest)} to be sent")
+    report = {
+        "healthy": not problems,
+        "problems": problems,
+        "last_fetch": intake.at.isoformat() if intake else None,
+        "last_fetch_by": intake.instance if intake else None,
+        "last_send": found.last_sent.isoformat() if found.last_sent else None,
+        "last_reminder_pass": beats["reminders"].at.isoformat() if "reminders" in beats else None,
+        "outbox_pending": found.pending,
+        "outbox_failed": found.failed,
+        "oldest_unsent": oldest.isoformat() if oldest is not None else None,
+        "open_cases": found.open_cases,
+        "next_reminder_run": _next_reminder_run(ctx, now) if cfg.reminders.enabled else None,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("healthy" if not problems else "UNHEALTHY: " + "; ".join(problems))
+        for key, value in report.items():
+            if key not in ("healthy", "problems"):
+                print(f"  {key.replace('_', ' ')}: {value if value is not None else '-'}")
+    return EXIT_OK if not problems else EXIT_FAILURE
+
+
+def _next_reminder_run(ctx: Context, now: datetime) -> str:
+    tz = ctx.config.cases.timezone
+    local = now.astimezone(tz)
+    next_run = datetime.combine(local.date(), ctx.config.reminders.send_at, tz)
+    if next_run <= local:
+        next_run += timedelta(days=1)
+    return next_run.isoformat()
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

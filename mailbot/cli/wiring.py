@@ -1,0 +1,51 @@
+"""The one place where the command line reaches the application: the composition root
+(`App`) and the database engine are imported here, inside functions, so that `--help`,
+`--version` and the light commands never load SQLAlchemy, Alembic or the daemon."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from mailbot.domain.ports import Clock, system_clock
+
+if TYPE_CHECKING:
+    from mailbot.config import Config
+    from mailbot.daemon import App as App
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every command that works on an installation gets: its config and clock."""
+
+    config: Config
+    clock: Clock
+
+
+def fake_clock(environ: Mapping[str, str]) -> Clock:
+    """MAILBOT_FAKE_NOW=2026-12-24T08:30:00+01:00 makes mailbot live at that moment (time
+    still runs from there): for staging and tests of the statutory clock."""
+    value = environ.get("MAILBOT_FAKE_NOW", "")
+    if not value:
+        return system_clock
+    fake = datetime.fromisoformat(value)
+    if fake.tzinfo is None:
+        raise ValueError(f"MAILBOT_FAKE_NOW={value!r} needs a UTC offset, e.g. +01:00")
+    offset = fake - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
+def open_app(ctx: Context) -> App:
+    """The whole application, wired once (engine, adapters, services)."""
+    from mailbot.daemon import App
+
+    return App(ctx.config, ctx.clock)
+
+
+def say_error(message: str) -> None:
+    print(f"mailbot: {message}", file=sys.stderr)
