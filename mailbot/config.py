@@ -691,12 +691,17 @@ _MISSING: Final = object()
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
 ) -> Config:
     """Read and check the configuration file.
 
     ``path`` defaults to ``env["MAILBOT_CONFIG"]``; ``env`` defaults to ``os.environ`` and is
     also where ``password_env`` and ``$CREDENTIALS_DIRECTORY`` are looked up.
+    ``secrets=False`` reads no secret at all (they stay empty): for the commands that
+    connect to no mail server, run by users who may not read the secrets.
     Raises :class:`ConfigError` with every problem found.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
@@ -714,7 +719,7 @@ def load_config(
     label = os.fspath(path)
     absolute = Path(os.path.abspath(label))
     document = _read_toml(absolute, label)
-    loader = _Loader(label, absolute, environ)
+    loader = _Loader(label, absolute, environ, secrets=secrets)
     config = loader.build(document)
     if loader.problems:
         raise ConfigError(loader.problems)
@@ -769,11 +774,14 @@ def _syntax_problem(label: str, message: str) -> str:
 
 
 class _Loader:
-    def __init__(self, label: str, path: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, label: str, path: Path, env: Mapping[str, str], *, secrets: bool = True
+    ) -> None:
         self.label = label
         self.path = path
         self.base = path.parent
         self.env = env
+        self.secrets = secrets
         self.problems: list[str] = []
 
     def build(self, document: Mapping[str, Any]) -> Config:
@@ -1336,6 +1344,8 @@ class _Table:
         $CREDENTIALS_DIRECTORY/<credential>; every problem reported, the value never."""
         literal, from_file, from_env = sources
         given = [key for key in sources if key in self.data]
+        if not self.loader.secrets:
+            return Secret("") if required or given else None
         found: list[Secret] = []
         for key in given:
             value = self._secret_from(key)

@@ -18,12 +18,11 @@ from datetime import UTC, date, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.config import Config
 from mailbot.domain.errors import MailbotError, MailboxLoginError, MailboxUnavailableError
-from mailbot.domain.model import Address, CaseState
+from mailbot.domain.model import Address
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
 from mailbot.metrics import Metrics
@@ -31,8 +30,9 @@ from mailbot.oauth import provider_from_config, secret_expiry_warning
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
+from mailbot.persistence.health import StatusFacts, read_status
 from mailbot.persistence.lock import Leadership
-from mailbot.persistence.tables import CaseRow, HeartbeatRow, OutboxRow
+from mailbot.persistence.tables import HeartbeatRow
 from mailbot.services.dispatch import Dispatcher, DispatchStats
 from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
@@ -86,16 +86,6 @@ class PassReport:
     intake: PassStats | None
     reminders: ReminderPlan
     dispatch: DispatchStats
-
-
-@dataclass(frozen=True)
-class StatusFacts:
-    beats: dict[str, HeartbeatRow]
-    pending: int
-    oldest_pending: datetime | None
-    failed: int
-    last_sent: datetime | None
-    open_cases: int
 
 
 class Backoff:
@@ -517,26 +507,4 @@ class App:
     def status(self) -> StatusFacts:
         """What `mailbot status` reports, from the database (works beside the daemon)."""
         with self.sessions() as session:
-            beats = {b.loop: b for b in session.execute(select(HeartbeatRow)).scalars()}
-            pending = session.execute(
-                select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(
-                    OutboxRow.status == "pending"
-                )
-            ).one()
-            failed = session.execute(
-                select(func.count(OutboxRow.id)).where(OutboxRow.status == "failed")
-            ).scalar_one()
-            last_sent = session.execute(select(func.max(OutboxRow.sent_at))).scalar_one()
-            open_cases = session.execute(
-                select(func.count(CaseRow.id)).where(
-                    CaseRow.state.in_([CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value])
-                )
-            ).scalar_one()
-        return StatusFacts(
-            beats=beats,
-            pending=int(pending[0]),
-            oldest_pending=pending[1],
-            failed=int(failed),
-            last_sent=last_sent,
-            open_cases=int(open_cases),
-        )
+            return read_status(session)

@@ -98,3 +98,16 @@ def test_two_processes_never_get_the_same_reference(db_url: str, tmp_path: Path)
         results.extend(int(n) for n in out.split())
     assert len(results) == 2 * per_process
     assert sorted(results) == list(range(1, 2 * per_process + 1))  # unique and no gaps
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """head_revision() reads the migrations' file names (fast, no Alembic): it must agree
+    with Alembic's own view of the newest revision."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from mailbot.persistence.db import MIGRATIONS
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == head_revision()

@@ -6,12 +6,20 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from mailbot.cli.wiring import EXIT_FAILURE, EXIT_USAGE, Context, fake_clock, say_error
+from mailbot.cli.wiring import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    UNLESS_DRY_RUN,
+    Context,
+    fake_clock,
+    say_error,
+)
 from mailbot.domain.errors import MailbotError
 
 __all__ = ["main", "setup_logging"]
@@ -32,8 +40,10 @@ def setup_logging(level: str) -> None:
     # mail-parser logs header contents (names, addresses) at WARNING and ERROR; our own
     # parse module records its repairs as defects, without personal data in the journal.
     logging.getLogger("mailparser").setLevel(logging.CRITICAL)
-    # APScheduler logs every job run at INFO: noise in the journal.
+    # APScheduler logs every job run at INFO, Alembic its plugins and migration context on
+    # every start: noise in the journal (persistence.db logs a migration itself).
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,12 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
-def _context(args: object) -> Context | int:
-    """The config (exit 2 with every error in it) and the clock; logging set up."""
+def _context(args: argparse.Namespace) -> Context | int:
+    """The config (exit 2 with every error in it) and the clock; logging set up. Commands
+    that connect to no mail server read no secret (see `mail_secrets` in the parser)."""
     from mailbot.config import ConfigError, load_config
 
+    secrets = args.mail_secrets
+    if secrets == UNLESS_DRY_RUN:
+        secrets = not args.dry_run
     try:
-        config = load_config(getattr(args, "config", None))
+        config = load_config(getattr(args, "config", None), secrets=bool(secrets))
     except ConfigError as exc:
         print(f"mailbot: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -86,6 +100,6 @@ def _is_database_error(exc: Exception) -> bool:
     here, on the way out, so that commands without a database never load SQLAlchemy."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mailbot.persistence.db import SchemaNotCurrentError
+    from mailbot.persistence.db import DatabaseMissingError, SchemaNotCurrentError
 
-    return isinstance(exc, SQLAlchemyError | SchemaNotCurrentError)
+    return isinstance(exc, SQLAlchemyError | SchemaNotCurrentError | DatabaseMissingError)

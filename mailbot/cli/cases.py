@@ -7,19 +7,17 @@ import json
 from datetime import date, tzinfo
 from typing import Any
 
-from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_app, say_error
+from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_database, say_error
 from mailbot.domain.model import CaseState, CaseSummary
 from mailbot.domain.quoting import trim_quoted
 
 
 def list_cases(args: argparse.Namespace, ctx: Context) -> int:
     from mailbot.persistence import repository as repo
-    from mailbot.persistence.db import require_current_schema
 
-    app = open_app(ctx)
-    require_current_schema(app.engine)
+    database = open_database(ctx)
     tz = ctx.config.cases.timezone
-    with app.sessions() as session:
+    with database.sessions() as session:
         state = CaseState(args.state) if args.state else None
         found = repo.list_cases(session, state, due_before=args.due_before)
     if args.json:
@@ -31,12 +29,10 @@ def list_cases(args: argparse.Namespace, ctx: Context) -> int:
 
 def show_case(args: argparse.Namespace, ctx: Context) -> int:
     from mailbot.persistence import repository as repo
-    from mailbot.persistence.db import require_current_schema
 
-    app = open_app(ctx)
-    require_current_schema(app.engine)
+    database = open_database(ctx)
     tz = ctx.config.cases.timezone
-    with app.sessions() as session:
+    with database.sessions() as session:
         case = repo.find_case_by_reference(session, args.reference.strip().upper())
         if case is None:
             say_error(f"no case {args.reference}")

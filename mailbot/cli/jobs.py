@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mailbot.cli.wiring import EXIT_OK, Context, open_app
+from mailbot.cli.wiring import EXIT_OK, Context, open_app, open_database, reminder_service
 
 if TYPE_CHECKING:
     from mailbot.services.reminders import ReminderPlan
@@ -14,11 +14,15 @@ if TYPE_CHECKING:
 def reminders(args: argparse.Namespace, ctx: Context) -> int:
     from mailbot.persistence.db import require_current_schema
 
+    if args.dry_run:  # reads only: no mail secrets, no write access needed
+        service = reminder_service(ctx, open_database(ctx))
+        _print_plan(service.run_pass(as_of=args.as_of, dry_run=True), dry_run=True)
+        return EXIT_OK
     app = open_app(ctx)
     require_current_schema(app.engine)
-    plan = app.reminders.run_pass(as_of=args.as_of, dry_run=args.dry_run)
-    _print_plan(plan, dry_run=args.dry_run)
-    if not args.dry_run and plan.mails:
+    plan = app.reminders.run_pass(as_of=args.as_of)
+    _print_plan(plan, dry_run=False)
+    if plan.mails:
         stats = app.dispatch_pass()
         print(f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}")
     return EXIT_OK

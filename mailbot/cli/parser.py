@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from mailbot import __version__
 from mailbot.cli import cases, demo, jobs, service
+from mailbot.cli.wiring import UNLESS_DRY_RUN
 from mailbot.domain.model import CaseState
 
 if TYPE_CHECKING:  # the type argparse gives add_subparsers(), generic only for type checkers
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"mailbot {__version__}")
-    parser.set_defaults(needs_config=True)
+    # mail_secrets=False: the command connects to no mail server and reads no secret.
+    parser.set_defaults(needs_config=True, mail_secrets=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo(sub, common)
     _add_service(sub, common)
@@ -106,7 +108,7 @@ def _add_service(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "mailbot status --json",
     )
     status.add_argument("--json", action="store_true", help="JSON output")
-    status.set_defaults(handler=service.status)
+    status.set_defaults(handler=service.status, mail_secrets=False)
 
     sub.add_parser(
         "check",
@@ -144,7 +146,7 @@ def _add_cases(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="only cases whose deadline is before this date (YYYY-MM-DD)",
     )
     lst.add_argument("--json", action="store_true", help="JSON output")
-    lst.set_defaults(handler=cases.list_cases)
+    lst.set_defaults(handler=cases.list_cases, mail_secrets=False)
     show = cases_sub.add_parser(
         "show",
         parents=[common],
@@ -153,7 +155,7 @@ def _add_cases(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     show.add_argument("reference", metavar="REF", help="case reference, e.g. KL-2026-0042")
     show.add_argument("--json", action="store_true", help="JSON output")
-    show.set_defaults(handler=cases.show_case)
+    show.set_defaults(handler=cases.show_case, mail_secrets=False)
 
 
 def _add_jobs(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -183,4 +185,4 @@ def _add_jobs(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         type=iso_date,
         help="plan as on this date (YYYY-MM-DD) after send_at; default: now",
     )
-    rem.set_defaults(handler=jobs.reminders)
+    rem.set_defaults(handler=jobs.reminders, mail_secrets=UNLESS_DRY_RUN)

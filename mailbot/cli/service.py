@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_app, say_error
+from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_app, open_database, say_error
 from mailbot.domain.errors import MailbotError, MailboxLoginError
 
 if TYPE_CHECKING:
@@ -51,26 +51,47 @@ def db_upgrade(_args: argparse.Namespace, ctx: Context) -> int:
 def check(_args: argparse.Namespace, ctx: Context) -> int:
     app = open_app(ctx)
     print(f"config: {ctx.config.path}: ok")
-    failures = sum((_check_database(app), _check_mailbox(app), _check_smtp(app)))
+    failures = sum((_check_database(ctx), _check_mailbox(app), _check_smtp(app)))
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return EXIT_OK if not failures else EXIT_FAILURE
 
 
-def _check_database(app: App) -> int:
+def _check_database(ctx: Context) -> int:
+    """Read-only: `check` never creates the database (run as root before the first
+    start, it would leave a file the service cannot write)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mailbot.persistence.db import current_revision, head_revision
+    from mailbot.persistence.db import (
+        DatabaseMissingError,
+        current_revision,
+        head_revision,
+        make_engine,
+        sqlite_path,
+    )
 
+    url = ctx.config.database.url
+    path = sqlite_path(url)
     try:
-        with app.engine.connect():
-            pass
-        current = current_revision(app.engine)
+        engine = make_engine(url, read_only=True)
+    except DatabaseMissingError:
+        assert path is not None
+        folder = "" if path.parent.is_dir() else f" (nor its folder {path.parent}, yet)"
+        print(
+            f"database: {path} does not exist yet{folder}: not checked; fine before the "
+            "first start, the service creates it (`mailbot db upgrade` does it now)"
+        )
+        return 0
+    try:
+        current = current_revision(engine)
         head = head_revision()
         state = "current" if current == head else f"at {current}, needs `mailbot db upgrade`"
-        print(f"database: {app.engine.url.render_as_string(hide_password=True)}: schema {state}")
+        shown = str(path) if path else engine.url.render_as_string(hide_password=True)
+        print(f"database: {shown}: schema {state}")
     except SQLAlchemyError as exc:
         print(f"database: FAILED: {exc}")
         return 1
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -117,13 +138,13 @@ def _check_smtp(app: App) -> int:
 
 def status(args: argparse.Namespace, ctx: Context) -> int:
     """Healthy when the mailbox was read recently and no mail waits too long to go out."""
-    from mailbot.persistence.db import require_current_schema
+    from mailbot.persistence.health import read_status
 
-    app = open_app(ctx)
-    require_current_schema(app.engine)
+    database = open_database(ctx)
     cfg = ctx.config
-    now = app.clock()
-    found = app.status()
+    now = ctx.clock()
+    with database.sessions() as session:
+        found = read_status(session)
     beats = found.beats
     problems: list[str] = []
     fetch_limit = timedelta(seconds=max(300.0, 5 * cfg.mailbox.poll_interval))

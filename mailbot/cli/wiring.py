@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING
 from mailbot.domain.ports import Clock, system_clock
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
     from mailbot.config import Config
     from mailbot.daemon import App as App
+    from mailbot.services.reminders import ReminderService
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+# `mail_secrets` of a command that reads the secrets only when it is not a dry run.
+UNLESS_DRY_RUN = "unless --dry-run"
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,38 @@ def open_app(ctx: Context) -> App:
     from mailbot.daemon import App
 
     return App(ctx.config, ctx.clock)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The database alone, opened read-only (see `open_database`)."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def open_database(ctx: Context) -> Database:
+    """For the commands that only read: never creates the database file (a missing one is
+    a one-line error), works for a user with read access only, and checks the schema."""
+    from mailbot.persistence.db import make_engine, make_sessionmaker, require_current_schema
+
+    engine = make_engine(ctx.config.database.url, read_only=True)
+    require_current_schema(engine)
+    return Database(engine, make_sessionmaker(engine))
+
+
+def reminder_service(ctx: Context, database: Database) -> ReminderService:
+    """The reminders planner on a read-only database, for `reminders --dry-run`."""
+    from mailbot.domain.model import Address
+    from mailbot.outbound.render import TemplateRenderer
+    from mailbot.services.outbox import Outbox
+    from mailbot.services.reminders import ReminderService
+
+    cfg = ctx.config
+    renderer = TemplateRenderer(cfg.cases.timezone, cfg.templates.folder)
+    sender = Address(cfg.smtp.from_address, cfg.smtp.from_name)
+    outbox = Outbox(renderer, sender, cfg.message_id_domain)
+    return ReminderService(cfg, database.sessions, outbox, ctx.clock)
 
 
 def say_error(message: str) -> None:

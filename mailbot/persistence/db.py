@@ -1,17 +1,22 @@
-"""Engine, sessions and schema migrations (Alembic)."""
+"""Engine, sessions and schema migrations (Alembic).
+
+Alembic is imported only by what changes the schema (`upgrade`, `downgrade`): reading the
+schema's revision is one SELECT, so that the read-only commands start quickly."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +27,24 @@ class SchemaNotCurrentError(Exception):
     """The database is behind (or ahead of) the code: run `mailbot db upgrade`."""
 
 
-def make_engine(url: str) -> Engine:
+class DatabaseMissingError(Exception):
+    """A read-only command found no database file: nothing was ever stored there."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`. read_only=True never creates or changes anything: on SQLite
+    the file is opened read-only (a missing file raises DatabaseMissingError), which also
+    works for a user who may only read it; on PostgreSQL the sessions are read-only."""
+    if read_only:
+        return _read_only_engine(url)
     if url.startswith("sqlite"):
         # 30 s busy timeout: two processes may write at once (e.g. a CLI command beside the
         # daemon); SQLite serialises them and this makes the second wait instead of failing.
@@ -48,11 +70,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _read_only_engine(url: str) -> Engine:
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            raise DatabaseMissingError(
+                f"no database at {path} yet: the service creates it when it first starts "
+                "(or run `mailbot db upgrade`)"
+            )
+        uri = f"{path.as_uri()}?mode=ro"
+        return create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False),
+            poolclass=NullPool,
+        )
+    if url.startswith("sqlite"):
+        return make_engine(url)  # in memory: nothing to protect
+    return create_engine(url, pool_pre_ping=True, execution_options={"postgresql_readonly": True})
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -60,24 +103,35 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to run again."""
+    """Bring the schema to `revision`; safe to run again. Alembic's own INFO lines are
+    silenced (setup_logging); one line here says what changed, if anything."""
+    from alembic import command
+
+    before = current_revision(engine)
     command.upgrade(_alembic_config(engine), revision)
+    after = current_revision(engine)
+    if after != before:
+        log.info("database: schema migrated from %s to %s", before or "nothing", after)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(_alembic_config(engine), revision)
 
 
 def head_revision() -> str:
-    script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    """The newest migration: revisions are numbered like their files (0005_retention.py
+    is revision "0005", each one's down_revision the one before; tests/test_storage.py
+    checks this against Alembic's own view)."""
+    return max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def require_current_schema(engine: Engine) -> None:
