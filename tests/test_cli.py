@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-from servers import Mailbox, SmtpSink
+from servers import DovecotServer, Mailbox, SmtpSink
 from support import FROM_ADDRESS, mailbot, write_config
 
 HEAVY = ("sqlalchemy", "alembic", "mailbot.daemon", "mailbot.config", "holidays", "jinja2")
@@ -143,3 +144,139 @@ def test_status_and_cases_work_with_read_access_only(
     assert "an@burger.example" in listed.stdout and "KL-" in listed.stdout
     assert planned.returncode == 0, planned.stderr
     assert "reminders for" in planned.stdout
+
+
+# -- operator mistakes: one line that says what to fix, no traceback -------------------------
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("mailbot: "), done.stderr
+    return last
+
+
+def test_a_postgresql_url_without_the_driver_says_which_extra_to_install(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink
+) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/mailbot"
+    config = write_config(tmp_path, mailbox, smtp_server, url)
+    without_driver = (  # as if `pip install mailbot` had left out the [postgresql] extra
+        "import sys; sys.modules['psycopg'] = None; "
+        "from mailbot.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    for command in (["status"], ["run", "--once"]):
+        done = subprocess.run(
+            [sys.executable, "-c", without_driver, "--config", str(config), *command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert _one_error_line(done) == (
+            "mailbot: the database driver psycopg is not installed: install mailbot[postgresql]"
+        )
+
+
+@pytest.mark.parametrize("mistake", ["no folder", "a folder"])
+def test_an_sqlite_path_that_cannot_be_opened_is_named(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, mistake: str
+) -> None:
+    if mistake == "no folder":
+        database = tmp_path / "state" / "mailbot.sqlite3"
+        why = f"the folder {tmp_path / 'state'} does not exist"
+    else:
+        database = tmp_path / "mailbot.sqlite3"
+        database.mkdir()
+        why = "it is a folder; name a file in [database] url"
+    # Relative to the config file, as the README allows: the line shows where that is.
+    config = write_config(tmp_path, mailbox, smtp_server, f"sqlite:///{database.name}")
+    if mistake == "no folder":
+        config.write_text(config.read_text().replace(database.name, "state/mailbot.sqlite3"))
+    for command in (["run", "--once"], ["db", "upgrade"]):
+        done = mailbot("--config", config, *command)
+        assert _one_error_line(done) == (
+            f"mailbot: cannot open the SQLite database {database}: {why}"
+        )
+
+
+def test_the_metrics_port_in_use_is_one_line(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path,
+            mailbox,
+            smtp_server,
+            f"sqlite:///{tmp_path / 'm.sqlite3'}",
+            daemon={"metrics_port": port},
+        )
+        done = mailbot("--config", config, "run", timeout=60)
+    assert _one_error_line(done) == (
+        f"mailbot: [daemon] metrics_port = {port}: 127.0.0.1:{port} is already in use; "
+        "choose another port or stop what listens there"
+    )
+
+
+def test_tls_against_a_plain_port_and_the_reverse_name_the_right_security(
+    tmp_path: Path, dovecot_tls: DovecotServer, mailbox_tls: Mailbox, smtp_server: SmtpSink
+) -> None:
+    plain = dovecot_tls.starttls_port
+    assert plain is not None
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    ca = str(dovecot_tls.ca_path)
+    config = write_config(
+        tmp_path,
+        mailbox_tls,
+        smtp_server,
+        url,
+        mailbox={"security": "tls", "port": plain, "ca_file": ca, "timeout": 5.0},
+        smtp={"security": "tls", "timeout": 5.0},
+    )
+    checked = mailbot("--config", config, "check")
+    assert checked.returncode == 1
+    assert (
+        f"imap: FAILED: IMAP 127.0.0.1:{plain}: port {plain} speaks plain IMAP: "
+        'use security = "starttls"' in checked.stdout
+    ), checked.stdout
+    assert (
+        f"smtp: FAILED: SMTP 127.0.0.1:{smtp_server.port}: port {smtp_server.port} speaks "
+        'plain SMTP: use security = "starttls"' in checked.stdout
+    ), checked.stdout
+    assert "Traceback" not in checked.stderr
+
+    tls = dovecot_tls.port  # imaps: TLS from the first byte
+    config = write_config(
+        tmp_path,
+        mailbox_tls,
+        smtp_server,
+        url,
+        mailbox={"security": "starttls", "port": tls, "ca_file": ca, "timeout": 2.0},
+        smtp={"host": dovecot_tls.host, "port": tls, "security": "plain", "timeout": 2.0},
+    )
+    checked = mailbot("--config", config, "check")
+    assert (
+        f'imap: FAILED: IMAP 127.0.0.1:{tls}: port {tls} speaks TLS: use security = "tls"'
+        in checked.stdout
+    ), checked.stdout
+    assert (
+        f'smtp: FAILED: SMTP 127.0.0.1:{tls}: port {tls} speaks TLS: use security = "tls"'
+        in checked.stdout
+    ), checked.stdout
+    once = mailbot("--config", config, "run", "--once")
+    assert _one_error_line(once) == (
+        f'mailbot: IMAP 127.0.0.1:{tls}: port {tls} speaks TLS: use security = "tls"'
+    )
+
+
+def test_ordinary_commands_log_no_alembic_lines(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_server, f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    for command in (["db", "upgrade"], ["run", "--once"], ["status"], ["db", "upgrade"]):
+        done = mailbot("--config", config, *command)
+        assert done.returncode in (0, 1), done.stderr  # status: unhealthy without a fetch
+        assert "alembic" not in done.stderr, (command, done.stderr)

@@ -67,9 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         say_error(str(exc))
         return EXIT_FAILURE
     except Exception as exc:
-        if not _is_database_error(exc):
+        line = _database_error(exc, ctx)
+        if line is None:
             raise
-        say_error(str(exc))
+        say_error(line)
         return EXIT_FAILURE
 
 
@@ -95,11 +96,20 @@ def _context(args: argparse.Namespace) -> Context | int:
     return Context(config, clock)
 
 
-def _is_database_error(exc: Exception) -> bool:
-    """SQLAlchemy's errors and an outdated schema: one line, no traceback. Imported only
-    here, on the way out, so that commands without a database never load SQLAlchemy."""
-    from sqlalchemy.exc import SQLAlchemyError
+def _database_error(exc: Exception, ctx: Context) -> str | None:
+    """One line for SQLAlchemy's errors and the database's setup problems, None for any
+    other error. Imported only here, on the way out, so that commands without a database
+    never load SQLAlchemy."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-    from mailbot.persistence.db import DatabaseMissingError, SchemaNotCurrentError
+    from mailbot.persistence import db
 
-    return isinstance(exc, SQLAlchemyError | SchemaNotCurrentError | DatabaseMissingError)
+    if isinstance(exc, OperationalError) and "unable to open database file" in str(exc):
+        return db.sqlite_problem(ctx.config.database.url) or str(exc.orig)
+    known = (
+        SQLAlchemyError,
+        db.SchemaNotCurrentError,
+        db.DatabaseMissingError,
+        db.DatabaseSetupError,
+    )
+    return str(exc) if isinstance(exc, known) else None

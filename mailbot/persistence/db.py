@@ -6,6 +6,7 @@ schema's revision is one SELECT, so that the read-only commands start quickly.""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,11 @@ class DatabaseMissingError(Exception):
     """A read-only command found no database file: nothing was ever stored there."""
 
 
+class DatabaseSetupError(Exception):
+    """The database cannot be used as configured: a missing driver, an SQLite file that
+    cannot be opened. The message says what to fix."""
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of an SQLite URL (None for other databases and in-memory SQLite)."""
     parsed = make_url(url)
@@ -43,8 +49,34 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for `url`. read_only=True never creates or changes anything: on SQLite
     the file is opened read-only (a missing file raises DatabaseMissingError), which also
     works for a user who may only read it; on PostgreSQL the sessions are read-only."""
-    if read_only:
-        return _read_only_engine(url)
+    try:
+        return _read_only_engine(url) if read_only else _engine(url)
+    except ImportError as exc:  # create_engine imports the driver
+        hint = " and write postgresql+psycopg://" if exc.name == "psycopg2" else ""
+        raise DatabaseSetupError(
+            f"the database driver {exc.name} is not installed: install mailbot[postgresql]{hint}"
+        ) from None
+
+
+def sqlite_problem(url: str) -> str | None:
+    """Why the SQLite file of `url` cannot be opened, with its resolved path; None when
+    nothing is visibly wrong (or the database is not SQLite)."""
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    where = f"cannot open the SQLite database {path}"
+    if path.is_dir():
+        return f"{where}: it is a folder; name a file in [database] url"
+    if not path.parent.is_dir():
+        return f"{where}: the folder {path.parent} does not exist"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{where}: no permission to read and write it"
+    if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"{where}: no permission to create files in {path.parent}"
+    return None
+
+
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # 30 s busy timeout: two processes may write at once (e.g. a CLI command beside the
         # daemon); SQLite serialises them and this makes the second wait instead of failing.
