@@ -8,13 +8,17 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
 from servers import DovecotServer, Mailbox, SmtpSink
-from support import FROM_ADDRESS, mailbot, write_config
+from support import FROM_ADDRESS, mailbot, new_app, write_config
+
+from mailbot.daemon import App
+from mailbot.persistence.tables import OutboxRow
 
 HEAVY = ("sqlalchemy", "alembic", "mailbot.daemon", "mailbot.config", "holidays", "jinja2")
 
@@ -280,3 +284,89 @@ def test_ordinary_commands_log_no_alembic_lines(
         done = mailbot("--config", config, *command)
         assert done.returncode in (0, 1), done.stderr  # status: unhealthy without a fetch
         assert "alembic" not in done.stderr, (command, done.stderr)
+
+
+# -- the outbox: list, retry, and a delivery pass that takes everything due ---------------
+
+
+def _queue(app: App, count: int, start: int = 0) -> None:
+    """Mails in the outbox as the services leave them: complete messages, due now."""
+    now = datetime.now(UTC)
+    with app.sessions.begin() as session:
+        for n in range(start, start + count):
+            msg = EmailMessage()
+            msg["From"], msg["To"] = FROM_ADDRESS, f"burger{n}@burger.example"
+            msg["Subject"], msg["Message-ID"] = f"Ontvangstbevestiging {n}", make_msgid()
+            msg.set_content("Goedendag,\n\nWe hebben je bericht goed ontvangen.\n")
+            session.add(
+                OutboxRow(
+                    key=f"test:{n}",
+                    kind="receipt",
+                    message_id=msg["Message-ID"],
+                    mail_from=FROM_ADDRESS,
+                    recipients=f"burger{n}@burger.example",
+                    subject=msg["Subject"],
+                    content=msg.as_bytes(),
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+
+def test_a_delivery_pass_sends_everything_due_not_only_the_first_batch(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    app = new_app(write_config(tmp_path, mailbox, smtp_server, sqlite_url))
+    _queue(app, 7)
+    stats = app.dispatcher.run_pass(limit=3)  # `run --once` reads 500 rows at a time
+    assert stats.sent == 7
+    assert len(smtp_server.wait_for(7)) == 7
+
+
+def test_outbox_list_and_retry_after_an_outage(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(
+        tmp_path,
+        mailbox,
+        smtp_server,
+        sqlite_url,
+        outbox={"retry_initial": 3600.0, "retry_max": 3600.0, "max_attempts": 2},
+    )
+    app = new_app(config)
+    _queue(app, 3)
+    smtp_server.fail_next(2, code=451, text="4.3.0 disk full")  # the outage
+    smtp_server.fail_next(1, code=550, text="5.7.1 refused")
+    stats = app.dispatch_pass()
+    assert (stats.sent, stats.retried, stats.failed) == (0, 2, 1)
+
+    listed = mailbot("--config", config, "outbox", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in listed.stdout.splitlines() if "burger" in line]
+    assert len(lines) == 3
+    assert sum("pending" in line and "attempts 1" in line for line in lines) == 2
+    assert sum("failed" in line for line in lines) == 1
+    assert "last error: 451 4.3.0 disk full" in listed.stdout
+    # The refused mail is reported to the coordinator: that notice waits too.
+    as_json = json.loads(mailbot("--config", config, "outbox", "list", "--json").stdout)
+    assert sorted((r["kind"], r["status"]) for r in as_json) == [
+        ("notice", "pending"),
+        ("receipt", "failed"),
+        ("receipt", "pending"),
+        ("receipt", "pending"),
+    ]
+
+    retried = mailbot("--config", config, "outbox", "retry")  # not an hour later: now
+    assert retried.returncode == 0, retried.stderr
+    assert "retried 2 waiting mail(s); sent 3," in retried.stdout  # and the notice
+    assert len(smtp_server.wait_for(3)) == 3
+    assert "failed" in mailbot("--config", config, "outbox", "list").stdout
+
+    again = mailbot("--config", config, "outbox", "retry", "--all")
+    assert "retried 1 waiting mail(s); sent 1," in again.stdout, again.stdout + again.stderr
+    assert len(smtp_server.wait_for(4)) == 4
+    empty = mailbot("--config", config, "outbox", "list")
+    assert "the outbox is empty" in empty.stdout
+    assert len(mailbot("--config", config, "outbox", "list", "--all").stdout.splitlines()) == 4

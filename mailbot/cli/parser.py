@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailbot import __version__
-from mailbot.cli import cases, demo, jobs, service
+from mailbot.cli import cases, demo, jobs, outbox, service
 from mailbot.cli.wiring import UNLESS_DRY_RUN
 from mailbot.domain.model import CaseState
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service(sub, common)
     _add_cases(sub, common)
     _add_jobs(sub, common)
+    _add_outbox(sub, common)
     return parser
 
 
@@ -186,3 +187,32 @@ def _add_jobs(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="plan as on this date (YYYY-MM-DD) after send_at; default: now",
     )
     rem.set_defaults(handler=jobs.reminders, mail_secrets=UNLESS_DRY_RUN)
+
+
+def _add_outbox(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    group = sub.add_parser("outbox", parents=[common], help="list and retry outgoing mail")
+    outbox_sub = group.add_subparsers(
+        dest="outbox_command", metavar="OUTBOX_COMMAND", required=True
+    )
+    lst = outbox_sub.add_parser(
+        "list",
+        parents=[common],
+        help="list the mail waiting to be sent and the mail that failed",
+        description="List the outbox: mail waiting to be sent (with its next attempt and "
+        "last error) and mail given up on. Example: mailbot outbox list",
+    )
+    lst.add_argument("--all", action="store_true", help="also the mail already sent")
+    lst.add_argument("--json", action="store_true", help="JSON output")
+    lst.set_defaults(handler=outbox.list_outbox, mail_secrets=False)
+    retry = outbox_sub.add_parser(
+        "retry",
+        parents=[common],
+        help="send the waiting mail now instead of at its next attempt",
+        description="Send every waiting mail now, e.g. after an outage of the mail server, "
+        "instead of waiting for its next attempt (up to [outbox] retry_max). Example: "
+        "mailbot outbox retry --all",
+    )
+    retry.add_argument(
+        "--all", action="store_true", help="also the mail given up on (status failed)"
+    )
+    retry.set_defaults(handler=outbox.retry)

@@ -47,3 +47,12 @@ def read_status(session: Session) -> StatusFacts:
         last_sent=last_sent,
         open_cases=int(open_cases),
     )
+
+
+def outbox_rows(session: Session, *, include_sent: bool = False) -> list[OutboxRow]:
+    """The outbox for `mailbot outbox list`: what waits and what failed (and what was sent,
+    with include_sent), in the order it was queued."""
+    query = select(OutboxRow).order_by(OutboxRow.id)
+    if not include_sent:
+        query = query.where(OutboxRow.status != "sent")
+    return list(session.execute(query).scalars())

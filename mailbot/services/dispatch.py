@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Config
@@ -54,26 +55,59 @@ class Dispatcher:
         return timedelta(seconds=seconds)
 
     def run_pass(self, stop: threading.Event | None = None, limit: int = 500) -> DispatchStats:
-        """Deliver every due row once. Rows are read in id order; each is its own
-        transaction so one bad row never holds back the others."""
+        """Deliver every row that is due, each once. Rows are read in id order, `limit` at
+        a time; each is its own transaction so one bad row never holds back the others."""
         stats = DispatchStats()
-        with self.sessions() as session:
-            due = list(
-                session.execute(
-                    select(OutboxRow.id)
-                    .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= self.clock())
-                    .order_by(OutboxRow.id)
-                    .limit(limit)
-                ).scalars()
-            )
-        for row_id in due:
-            if stop is not None and stop.is_set():
-                break
-            if not self._deliver(row_id, stats):
-                # The server is unreachable: the other rows wait for the next pass instead
-                # of each waiting out the SMTP timeout (and holding up intake meanwhile).
-                break
-        return stats
+        after = 0
+        while True:
+            with self.sessions() as session:
+                due = list(
+                    session.execute(
+                        select(OutboxRow.id)
+                        .where(
+                            OutboxRow.status == "pending",
+                            OutboxRow.next_attempt_at <= self.clock(),
+                            OutboxRow.id > after,
+                        )
+                        .order_by(OutboxRow.id)
+                        .limit(limit)
+                    ).scalars()
+                )
+            for row_id in due:
+                if stop is not None and stop.is_set():
+                    return stats
+                if not self._deliver(row_id, stats):
+                    # The server is unreachable: the other rows wait for the next pass
+                    # instead of each waiting out the SMTP timeout (and holding up intake).
+                    return stats
+            if len(due) < limit:
+                return stats
+            after = due[-1]
+
+    def retry_now(self, *, failed_too: bool = False) -> int:
+        """Make every waiting row due now (`mailbot outbox retry`, after an outage); with
+        failed_too, rows given up on are queued again with a fresh count of attempts.
+        Returns how many rows were made due."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            waiting = session.scalars(
+                update(OutboxRow)
+                .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at > now)
+                .values(next_attempt_at=now)
+                .returning(OutboxRow.id)
+            ).all()
+            again: Sequence[int] = []
+            if failed_too:
+                again = session.scalars(
+                    update(OutboxRow)
+                    .where(OutboxRow.status == "failed")
+                    .values(status="pending", attempts=0, next_attempt_at=now)
+                    .returning(OutboxRow.id)
+                ).all()
+        log.info(
+            "dispatch: retry now: %s waiting, %s failed queued again", len(waiting), len(again)
+        )
+        return len(waiting) + len(again)
 
     def _deliver(self, row_id: int, stats: DispatchStats) -> bool:
         """Try one row; False when the SMTP server could not be reached at all."""
