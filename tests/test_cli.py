@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -370,3 +371,40 @@ def test_outbox_list_and_retry_after_an_outage(
     empty = mailbot("--config", config, "outbox", "list")
     assert "the outbox is empty" in empty.stdout
     assert len(mailbot("--config", config, "outbox", "list", "--all").stdout.splitlines()) == 4
+
+
+def test_cases_show_lists_the_timeline_in_time_order(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
+    first = EmailMessage()
+    first["From"], first["To"] = "An Peeters <an@burger.example>", FROM_ADDRESS
+    first["Subject"], first["Message-ID"] = "Klacht over de vuilnisophaling", make_msgid()
+    first.set_content("Goedemiddag,\n\nMijn vuilniszak is niet opgehaald.\n")
+    again = EmailMessage()
+    again["From"], again["To"] = "An Peeters <an@burger.example>", FROM_ADDRESS
+    again["Subject"] = "Re: Klacht over de vuilnisophaling"
+    again["Message-ID"], again["In-Reply-To"] = make_msgid(), first["Message-ID"]
+    again.set_content("Ik vergat: het gaat om de Kerkstraat 12.\n")
+    mailbox.append("INBOX", first.as_bytes(), when=datetime(2026, 11, 24, 7, 50, tzinfo=UTC))
+    mailbox.append("INBOX", again.as_bytes(), when=datetime(2026, 11, 24, 7, 56, tzinfo=UTC))
+    # One pass at 09:15 Brussels time handles both: the receipt and notice for the first
+    # mail are written before the follow-up that arrived at 08:56.
+    env = dict(os.environ, MAILBOT_FAKE_NOW="2026-11-24T09:15:00+01:00")
+    ran = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert ran.returncode == 0, ran.stderr
+    reference = json.loads(mailbot("--config", config, "cases", "list", "--json").stdout)[0][
+        "reference"
+    ]
+    shown = json.loads(mailbot("--config", config, "cases", "show", reference, "--json").stdout)
+    moments = [(m["at"], m["kind"]) for m in shown["messages"]]
+    assert moments == sorted(moments, key=lambda m: m[0]), moments
+    assert [kind for _at, kind in moments][:2] == ["complaint", "follow_up"], moments
+    text = mailbot("--config", config, "cases", "show", reference).stdout
+    assert text.index("08:56") < text.index("09:15"), text
