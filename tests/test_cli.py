@@ -408,3 +408,45 @@ def test_cases_show_lists_the_timeline_in_time_order(
     assert [kind for _at, kind in moments][:2] == ["complaint", "follow_up"], moments
     text = mailbot("--config", config, "cases", "show", reference).stdout
     assert text.index("08:56") < text.index("09:15"), text
+
+
+def test_db_backup_copies_what_was_committed_while_a_writer_is_busy(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink
+) -> None:
+    database = tmp_path / "mailbot.sqlite3"
+    config = write_config(tmp_path, mailbox, smtp_server, f"sqlite:///{database}")
+    mailbox.append("INBOX", _complaint())
+    assert mailbot("--config", config, "run", "--once").returncode == 0
+    # The daemon's side: a committed change still in the WAL (not checkpointed), and a
+    # write transaction in progress that is not committed.
+    daemon = sqlite3.connect(database, isolation_level=None)
+    try:
+        daemon.execute("PRAGMA wal_autocheckpoint = 0")
+        daemon.execute("UPDATE cases SET subject = 'committed, in the WAL'")
+        daemon.execute("BEGIN IMMEDIATE")
+        daemon.execute("UPDATE cases SET subject = 'not committed'")
+        assert (tmp_path / "mailbot.sqlite3-wal").stat().st_size > 0
+        copy = tmp_path / "backup" / "copy.sqlite3"
+        copy.parent.mkdir()
+        done = mailbot("--config", config, "db", "backup", copy)
+    finally:
+        daemon.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"database copied to {copy} (")
+    restored = write_config(copy.parent, mailbox, smtp_server, f"sqlite:///{copy}")
+    listed = json.loads(mailbot("--config", restored, "cases", "list", "--json").stdout)
+    assert [c["subject"] for c in listed] == ["committed, in the WAL"]
+
+    again = mailbot("--config", config, "db", "backup", copy)
+    assert again.returncode == 2
+    assert again.stderr == f"mailbot: {copy} already exists: give the name of a new file\n"
+
+
+def test_db_backup_names_pg_dump_for_postgresql(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, pg_url: str
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_server, pg_url)
+    done = mailbot("--config", config, "db", "backup", tmp_path / "copy")
+    assert done.returncode == 2
+    assert "pg_dump" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "copy").exists()

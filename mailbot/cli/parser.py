@@ -128,6 +128,16 @@ def _add_service(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Create the tables or migrate them to this version (safe to repeat). "
         "Example: mailbot db upgrade",
     ).set_defaults(handler=service.db_upgrade)
+    backup = db_sub.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the SQLite database, consistently, while mailbot runs",
+        description="Copy the SQLite database into a new FILE with SQLite's online backup "
+        "API: a consistent snapshot, safe while the daemon writes. For PostgreSQL use "
+        "pg_dump. Example: mailbot db backup /var/backups/mailbot-2026-12-24.sqlite3",
+    )
+    backup.add_argument("file", metavar="FILE", help="the new file to write")
+    backup.set_defaults(handler=service.db_backup, mail_secrets=False)
 
 
 def _add_cases(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_app, open_database, say_error
+from mailbot.cli.wiring import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    open_app,
+    open_database,
+    say_error,
+)
 from mailbot.domain.errors import MailbotError, MailboxLoginError
 
 if TYPE_CHECKING:
@@ -45,6 +54,26 @@ def db_upgrade(_args: argparse.Namespace, ctx: Context) -> int:
     app = open_app(ctx)
     app.upgrade_schema()
     print(f"database at revision {current_revision(app.engine)}")
+    return EXIT_OK
+
+
+def db_backup(args: argparse.Namespace, ctx: Context) -> int:
+    """A consistent copy of the SQLite database into a new file, beside the daemon."""
+    from mailbot.persistence.db import backup_sqlite, sqlite_path
+
+    url = ctx.config.database.url
+    if sqlite_path(url) is None:
+        say_error(
+            "`db backup` copies SQLite databases; back up PostgreSQL with pg_dump, e.g. "
+            "pg_dump -Fc -f mailbot.dump DBNAME"
+        )
+        return EXIT_USAGE
+    target = Path(args.file).resolve()
+    if target.exists():
+        say_error(f"{target} already exists: give the name of a new file")
+        return EXIT_USAGE
+    pages = backup_sqlite(url, target)
+    print(f"database copied to {target} ({pages} pages, integrity ok)")
     return EXIT_OK
 
 

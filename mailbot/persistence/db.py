@@ -174,3 +174,28 @@ def require_current_schema(engine: Engine) -> None:
             f"database schema is at {current or 'nothing (empty database)'}, the code needs "
             f"{head}: run `mailbot db upgrade`"
         )
+
+
+def backup_sqlite(url: str, target: Path) -> int:
+    """Copy the SQLite database of `url` to the new file `target` with SQLite's online
+    backup API: a consistent snapshot of what was committed (WAL included), safe while the
+    daemon writes. Returns the number of pages copied."""
+    path = sqlite_path(url)
+    if path is None:
+        raise DatabaseSetupError("`db backup` copies SQLite databases; for PostgreSQL use pg_dump")
+    if not path.exists():
+        raise DatabaseMissingError(f"no database at {path} to back up")
+    source = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)  # one step: the read snapshot holds for the whole copy
+            (verdict,) = copy.execute("PRAGMA integrity_check").fetchone()
+            if verdict != "ok":
+                raise DatabaseSetupError(f"the copy in {target} fails its check: {verdict}")
+            (pages,) = copy.execute("PRAGMA page_count").fetchone()
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    return int(pages)
