@@ -450,3 +450,39 @@ def test_db_backup_names_pg_dump_for_postgresql(
     assert done.returncode == 2
     assert "pg_dump" in done.stderr and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "copy").exists()
+
+
+def test_db_copy_moves_sqlite_to_postgresql_and_the_desk_carries_on(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, pg_url: str
+) -> None:
+    sqlite_config = write_config(
+        tmp_path, mailbox, smtp_server, f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
+    )
+    mailbox.append("INBOX", _complaint())
+    mailbox.append("INBOX", _complaint())
+    assert mailbot("--config", sqlite_config, "run", "--once").returncode == 0
+    before = json.loads(mailbot("--config", sqlite_config, "cases", "list", "--json").stdout)
+    assert [c["reference"][-4:] for c in before] == ["0001", "0002"]
+    shown = mailbot("--config", sqlite_config, "cases", "show", before[0]["reference"], "--json")
+
+    copied = mailbot("--config", sqlite_config, "db", "copy", "--to", pg_url)
+    assert copied.returncode == 0, copied.stderr
+    assert "  cases: 2 rows" in copied.stdout and "  reference_counters: 1 rows" in copied.stdout
+
+    (tmp_path / "pg").mkdir()
+    pg_config = write_config(tmp_path / "pg", mailbox, smtp_server, pg_url)
+    after = json.loads(mailbot("--config", pg_config, "cases", "list", "--json").stdout)
+    assert after == before
+    again = mailbot("--config", pg_config, "cases", "show", before[0]["reference"], "--json")
+    assert json.loads(again.stdout) == json.loads(shown.stdout)
+    outbox = json.loads(mailbot("--config", pg_config, "outbox", "list", "--all", "--json").stdout)
+    assert len(outbox) == 4 and {r["status"] for r in outbox} == {"sent"}
+
+    mailbox.append("INBOX", _complaint())  # the counter and the ids carry on
+    assert mailbot("--config", pg_config, "run", "--once").returncode == 0
+    now = json.loads(mailbot("--config", pg_config, "cases", "list", "--json").stdout)
+    assert [c["reference"][-4:] for c in now] == ["0001", "0002", "0003"]
+
+    twice = mailbot("--config", sqlite_config, "db", "copy", "--to", pg_url)
+    assert twice.returncode == 1
+    assert "already holds data" in twice.stderr and "Traceback" not in twice.stderr

@@ -138,6 +138,17 @@ def _add_service(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     backup.add_argument("file", metavar="FILE", help="the new file to write")
     backup.set_defaults(handler=service.db_backup, mail_secrets=False)
+    copy = db_sub.add_parser(
+        "copy",
+        parents=[common],
+        help="copy every case, mail and counter into a new, empty database",
+        description="Copy the whole database (cases, references and their counters, "
+        "messages, outbox, history) into a new, empty database, e.g. from SQLite to "
+        "PostgreSQL; stop mailbot first. Example: mailbot db copy --to "
+        "postgresql+psycopg://mailbot@db.example/mailbot",
+    )
+    copy.add_argument("--to", metavar="URL", required=True, help="the new database's URL")
+    copy.set_defaults(handler=service.db_copy, mail_secrets=False)
 
 
 def _add_cases(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -77,6 +77,20 @@ def db_backup(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def db_copy(args: argparse.Namespace, ctx: Context) -> int:
+    """Every row into a new, empty database, e.g. from SQLite to PostgreSQL."""
+    from mailbot.persistence.copy import copy_database
+
+    counts = copy_database(ctx.config.database.url, args.to)
+    for table, rows in counts.items():
+        print(f"  {table}: {rows} rows")
+    print(
+        f"copied {sum(counts.values())} rows; now set [database] url to the new database "
+        "and start mailbot again"
+    )
+    return EXIT_OK
+
+
 def check(_args: argparse.Namespace, ctx: Context) -> int:
     app = open_app(ctx)
     print(f"config: {ctx.config.path}: ok")
