@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo(sub, common)
     _add_service(sub, common)
+    _add_db(sub, common)
     _add_cases(sub, common)
     _add_jobs(sub, common)
     _add_outbox(sub, common)
@@ -119,7 +120,9 @@ def _add_service(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "the SMTP connection, and print what was found. Example: mailbot check",
     ).set_defaults(handler=service.check)
 
-    db = sub.add_parser("db", parents=[common], help="database schema commands")
+
+def _add_db(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    db = sub.add_parser("db", parents=[common], help="database commands: schema, backup, copy")
     db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
     db_sub.add_parser(
         "upgrade",
