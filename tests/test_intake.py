@@ -252,7 +252,10 @@ def test_a_bounce_of_our_receipt_joins_the_case(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
     mailbox.append("INBOX", complaint("Typo", "tipo@burger.example", "Rioolwerken"), when=ARRIVED)
-    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url)
+    # A clock of its own, so that the timeline of `cases show` (in time order) is the
+    # story: receipt at 10:16, the bounce arrives at 10:20, the pass at 10:25 handles it.
+    now = [ARRIVED + timedelta(minutes=1)]
+    app = new_app(write_config(tmp_path, mailbox, smtp_server, sqlite_url), lambda: now[0])
     app.run_once()
     receipt = by_recipient(smtp_server, "tipo@burger.example")[0]
     dsn = (
@@ -274,6 +277,7 @@ def test_a_bounce_of_our_receipt_joins_the_case(
         "\r\n--b1--\r\n"
     ).encode()
     mailbox.append("INBOX", dsn, when=ARRIVED + timedelta(minutes=5))
+    now[0] = ARRIVED + timedelta(minutes=10)
 
     report = app.run_once()
 

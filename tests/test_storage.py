@@ -122,3 +122,16 @@ def test_the_sqlite_database_and_its_lock_are_readable_by_their_owner_only(
     assert any(p.name.endswith(".lock") for p in files), [p.name for p in files]
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """head_revision() reads the migrations' file names (fast, no Alembic): it must agree
+    with Alembic's own view of the newest revision."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from mailbot.persistence.db import MIGRATIONS
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == head_revision()

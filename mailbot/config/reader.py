@@ -31,12 +31,17 @@ _TOML_END = re.compile(r"^(.*) \(at end of document\)$", re.DOTALL)
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
 ) -> Config:
     """Read and check the configuration file.
 
     ``path`` defaults to ``env["MAILBOT_CONFIG"]``; ``env`` defaults to ``os.environ`` and is
     also where ``password_env`` and ``$CREDENTIALS_DIRECTORY`` are looked up.
+    ``secrets=False`` reads no secret at all (they stay empty): for the commands that
+    connect to no mail server, run by users who may not read the secrets.
     Raises :class:`ConfigError` with every problem found.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
@@ -54,7 +59,7 @@ def load_config(
     label = os.fspath(path)
     absolute = Path(os.path.abspath(label))
     document = _read_toml(absolute, label)
-    source = Source(label, absolute.parent, environ)
+    source = Source(label, absolute.parent, environ, secrets=secrets)
     config = _build(source, absolute, document)
     if source.problems:
         raise ConfigError(source.problems)

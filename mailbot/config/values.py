@@ -38,6 +38,7 @@ class Source:
     base: Path
     env: Mapping[str, str]
     problems: list[str] = field(default_factory=list)
+    secrets: bool = True  # False: read no secret (commands that connect to no mail server)
 
 
 class Table:

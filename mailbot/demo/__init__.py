@@ -25,30 +25,26 @@ import logging
 import secrets
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailbot.app import App, PassReport
+from mailbot.app import App
 from mailbot.config import ConfigError, load_config
 from mailbot.demo import mails
 from mailbot.demo.mails import SampleMail
+from mailbot.demo.report import Arrival, Report, count_mails, summary
 from mailbot.domain.errors import MailbotError, MailboxUnavailableError
-from mailbot.domain.model import CaseSummary, Direction, MessageKind, Outcome
 from mailbot.persistence import cases as repo
-from mailbot.persistence.tables import CaseRow, MailboxItemRow, MessageRow, OutboxRow
+from mailbot.persistence.tables import OutboxRow
 
 if TYPE_CHECKING:  # needs the optional packages: run_demo imports it once they are known
     from mailbot.demo.servers import DemoServers, ReceivedMail
@@ -177,12 +173,6 @@ def _quiet_loggers() -> Iterator[None]:
 # ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Arrival:
-    mail: SampleMail
-    sha256: str  # how the mail is found again in mailbot's database (content-addressed)
-
-
 class _Demo:
     def __init__(
         self, out: TextIO, folder: Path, *, kept: bool, month_later: MonthLaterStep
@@ -190,10 +180,10 @@ class _Demo:
         self.out = out
         self.folder = folder
         self.kept = kept
+        self.report = Report(out, folder, kept=kept)
         self.month_later = month_later
         self.clock = DemoClock()
-        self.arrivals: list[_Arrival] = []
-        self.first_reference = "KL-..."  # for the closing hint, once the cases are known
+        self.arrivals: list[Arrival] = []
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -211,7 +201,7 @@ class _Demo:
                 config = load_config(self._write_config(servers, password), env={})
                 app = App(config, self.clock)
                 try:
-                    self._heading(servers, server_versions())
+                    self.report.heading(servers, server_versions())
                     failures = self._play(app, servers)
                 finally:
                     app.close()
@@ -220,7 +210,7 @@ class _Demo:
         except (DemoServerError, ConfigError, MailbotError, SQLAlchemyError) as exc:
             print(f"mailbot demo: failed: {exc}", file=sys.stderr)
             return EXIT_FAILURE
-        self._footer(time.monotonic() - started, failures)
+        self.report.footer(time.monotonic() - started, failures)
         return EXIT_FAILURE if failures else EXIT_OK
 
     # -- set-up --------------------------------------------------------------------------
@@ -265,24 +255,6 @@ class _Demo:
         path.chmod(0o600)  # it holds the (throwaway) mailbox password
         return path
 
-    def _heading(self, servers: DemoServers, versions: Mapping[str, str]) -> None:
-        title = "mailbot demo: a complaints mailbox on this machine, no mail server needed"
-        self.say(title)
-        self.say("=" * len(title))
-        self.say("mailbot's own code (intake, reminders, outbox, delivery) runs against:")
-        self.say(
-            f"  IMAP  {servers.host}:{servers.imap_port}  pymap {versions['pymap']}, in memory, "
-            f"mailbox {mails.MAILBOX}"
-        )
-        self.say(
-            f"  SMTP  {servers.host}:{servers.smtp_port}  aiosmtpd {versions['aiosmtpd']}, "
-            "keeps every mail and delivers nothing"
-        )
-        removed = "kept" if self.kept else "removed at the end"
-        self.say(f"  data  {self.folder}/  config.toml, mailbot.sqlite3 ({removed})")
-        self.say(f"  staff {mails.COORDINATOR}, the complaints coordinator")
-        self.say("The clock is moved: one working morning is replayed in a few seconds.")
-
     # -- the story -------------------------------------------------------------------------
 
     def _play(self, app: App, servers: DemoServers) -> list[str]:
@@ -298,7 +270,7 @@ class _Demo:
 
         first = mails.first_batch(at(FIRST_ARRIVAL))
         self.clock.set(at(FIRST_PASS))
-        self._title(
+        self.report.title(
             f"Step 1, {day:%A %d %B %Y} {FIRST_PASS:%H:%M}: {len(first)} mails wait in INBOX; "
             "mailbot runs one pass"
         )
@@ -311,7 +283,7 @@ class _Demo:
             return ["the first pass sent no receipt to Marie or to Jan; step 2 needs both"]
         second = mails.second_batch(at(SECOND_ARRIVAL), marie, jan)
         self.clock.set(at(SECOND_PASS))
-        self._title(
+        self.report.title(
             f"Step 2, {SECOND_PASS:%H:%M}: {len(second)} more mails arrived; "
             "mailbot runs the next pass"
         )
@@ -321,17 +293,17 @@ class _Demo:
             deadlines = [c.deadline for c in repo.list_cases(session)]
         later = calendar.next_working_day(max(deadlines, default=day) + timedelta(days=1))
         self.clock.set(at(SECOND_PASS, later))
-        self._title(
+        self.report.title(
             f"Step 3, a month later: {later:%A %d %B %Y} {SECOND_PASS:%H:%M}, "
             "the deadlines have passed"
         )
         before = len(servers.received)
         self.month_later(app, self.out)
         app.dispatch_pass()
-        self._print_sent(app, servers.received[before:])
+        self.report.sent(app, servers.received[before:])
 
-        self._cases(app)
-        self._mails(app, servers.received)
+        self.report.cases(app)
+        self.report.mails(app, servers.received)
         return self._mailbox_after(app)
 
     def _pass(self, app: App, servers: DemoServers, batch: Sequence[SampleMail]) -> None:
@@ -339,9 +311,9 @@ class _Demo:
         before = len(servers.received)
         report = app.run_once()
         for arrival in self.arrivals[-len(batch) :]:
-            self._print_arrival(app, arrival)
-        self.say(_summary(report))
-        self._print_sent(app, servers.received[before:])
+            self.report.arrival(app, arrival)
+        self.say(summary(report))
+        self.report.sent(app, servers.received[before:])
 
     def _append(self, app: App, batch: Sequence[SampleMail]) -> None:
         """Deliver the mails into INBOX the way a mail server does: IMAP APPEND with the
@@ -356,133 +328,11 @@ class _Demo:
                 client.login(m.username, m.password.reveal())
                 for mail in batch:
                     client.append(m.folder, mail.raw, msg_time=mail.arrived_at)
-                    self.arrivals.append(_Arrival(mail, hashlib.sha256(mail.raw).hexdigest()))
+                    self.arrivals.append(Arrival(mail, hashlib.sha256(mail.raw).hexdigest()))
             finally:
                 client.logout()
         except (OSError, IMAPClientError) as exc:
             raise MailboxUnavailableError(f"demo IMAP server: APPEND failed: {exc}") from exc
-
-    def _print_arrival(self, app: App, arrival: _Arrival) -> None:
-        mail = arrival.mail
-        head = BytesHeaderParser(policy=default_policy).parsebytes(mail.raw)
-        sender = str(head.get("From", "(no From header)"))
-        subject = str(head.get("Subject", "(no Subject header)"))
-        self.say(f"  {self._hhmm(app, mail.arrived_at)} from {sender}: {mail.label}")
-        self.say(f'        "{subject}"')
-        self.say(f"        -> {self._outcome(app, arrival)}")
-
-    def _outcome(self, app: App, arrival: _Arrival) -> str:
-        """What intake recorded for one sample mail, found by its content hash."""
-        with app.sessions() as session:
-            item = (
-                session.execute(
-                    select(MailboxItemRow)
-                    .where(MailboxItemRow.raw_sha256 == arrival.sha256)
-                    .order_by(MailboxItemRow.id.desc())
-                )
-                .scalars()
-                .first()
-            )
-            if item is None:
-                return "not processed: still in INBOX"
-            case = session.get(CaseRow, item.case_id) if item.case_id is not None else None
-            ref = case.reference if case is not None else ""
-            kind = (
-                session.execute(
-                    select(MessageRow.kind).where(
-                        MessageRow.raw_sha256 == arrival.sha256,
-                        MessageRow.direction == Direction.IN.value,
-                    )
-                )
-                .scalars()
-                .first()
-            )
-        outcome = Outcome(item.outcome)
-        if outcome is Outcome.NEW_CASE:
-            receipt = f"no receipt: {item.reason}" if item.reason else "a receipt to the citizen"
-            return f"new case {ref}; {receipt}; a notice to the coordinator"
-        if outcome is Outcome.FOLLOW_UP and kind == MessageKind.AUTO_REPLY.value:
-            return f"joined case {ref} as an automatic reply: recorded, never answered"
-        if outcome is Outcome.FOLLOW_UP:
-            return f"joined case {ref} as a follow-up: no new case, no second receipt"
-        if outcome is Outcome.BOUNCE:
-            return f"joined case {ref} as a bounce; the coordinator is told"
-        if outcome is Outcome.QUARANTINED:
-            return f"moved to the {item.moved_to} folder ({item.reason}); the coordinator is told"
-        return f"{outcome.value}: {item.reason or 'no case'}; moved to {item.moved_to}"
-
-    def _print_sent(self, app: App, sent: Sequence[ReceivedMail]) -> None:
-        if not sent:
-            self.say("  Sent: nothing.")
-            return
-        self.say("  Sent:")
-        for mail in sent:
-            who = "coordinator" if self._to_coordinator(app, mail) else "citizen"
-            subject = _header(mail.message, "Subject")
-            self.say(f"    to the {who:<11}  {', '.join(mail.rcpt_tos)}: {subject}")
-
-    # -- the results -------------------------------------------------------------------------
-
-    def _cases(self, app: App) -> None:
-        tz = app.config.cases.timezone
-        self._title("The cases, as `mailbot cases list` shows them")
-        with app.sessions() as session:
-            details: list[CaseSummary] = []
-            for listed in repo.list_cases(session):
-                row = repo.find_case_by_reference(session, listed.reference)
-                assert row is not None  # listed a moment ago, in the same session
-                details.append(repo.case_summary(row, with_messages=True))
-        if not details:
-            self.say("no cases")
-            return
-        self.first_reference = details[0].reference
-        for c in details:  # the format of `mailbot cases list`
-            received = c.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-            self.say(
-                f"{c.reference}  {c.state.value:<11}  {received}  due {c.deadline.isoformat()}  "
-                f"{c.citizen_email:<30}  {c.subject[:60]}"
-            )
-        self.say()
-        self.say("Their messages, in and out (`mailbot cases show REF` shows one case):")
-        for case in details:
-            self.say(f"  {case.reference} ({case.channel.value}): {case.subject}")
-            for m in case.messages:
-                moment = m.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-                arrow = "<-" if m.direction is Direction.IN else "->"
-                who = m.sender if m.direction is Direction.IN else m.recipients
-                self.say(f"    {moment} {arrow} {m.kind.value:<10} {who}")
-        form = next((c for c in details if _opened_by_form(c)), None)
-        if form is not None:
-            citizen = f"{form.citizen_name} <{form.citizen_email}>".strip()
-            self.say()
-            self.say(
-                textwrap.fill(
-                    f"The website form's mail (from {mails.FORM_SENDER}, named in the config's "
-                    f"[form] sender) became {form.reference}, channel {form.channel.value}, "
-                    f"citizen {citizen}: read from the form's fields, not from the sender.",
-                    _WIDTH,
-                )
-            )
-
-    def _mails(self, app: App, sent: Sequence[ReceivedMail]) -> None:
-        staff = [m for m in sent if self._to_coordinator(app, m)]
-        citizens = [m for m in sent if not self._to_coordinator(app, m)]
-        for title, group in (
-            ("What the citizens received", citizens),
-            ("What the coordinator received", staff),
-        ):
-            self._title(f"{title}: {_mails(len(group))}")
-            for number, mail in enumerate(group, 1):
-                self._print_mail(number, len(group), mail)
-
-    def _print_mail(self, number: int, total: int, mail: ReceivedMail) -> None:
-        message = mail.message
-        self.say(f"--- {number} of {total} ".ljust(_WIDTH, "-"))
-        for name in ("From", "To", "Subject"):
-            self.say(f"{name + ':':<9}{_header(message, name)}")
-        self.say()
-        self.say(_text_part(message).rstrip())
-        self.say()
 
     def _mailbox_after(self, app: App) -> list[str]:
         """The mailbox and the outbox after the demo, and what is not as it should be."""
@@ -495,57 +345,14 @@ class _Demo:
             unsent = session.execute(
                 select(OutboxRow.key, OutboxRow.status).where(OutboxRow.status != "sent")
             ).all()
-        self._title("The mailbox afterwards")
-        self.say(", ".join(f"{folder}: {_mails(count)}" for folder, count in counts.items()))
+        self.report.title("The mailbox afterwards")
+        self.say(", ".join(f"{folder}: {count_mails(count)}" for folder, count in counts.items()))
         failures = []
         if counts[m.folder]:
-            failures.append(f"{_mails(counts[m.folder])} still in {m.folder}")
+            failures.append(f"{count_mails(counts[m.folder])} still in {m.folder}")
         if unsent:
             failures.append(f"unsent in the outbox: {', '.join(f'{k} ({s})' for k, s in unsent)}")
         return failures
-
-    def _footer(self, seconds: float, failures: Sequence[str]) -> None:
-        self.say()
-        self.say("=" * _WIDTH)
-        for failure in failures:
-            self.say(f"NOT AS EXPECTED: {failure}")
-        self.say(f"Done in {seconds:.1f} s.")
-        if self.kept:
-            config = self.folder / "config.toml"
-            self.say(f"The config and the database are kept in {self.folder}; try")
-            self.say(f"  mailbot --config {config} cases list")
-            self.say(f"  mailbot --config {config} cases show {self.first_reference}")
-        else:
-            self.say("The temporary config and database are removed; `mailbot demo --keep DIR`")
-            self.say("keeps them, for `mailbot --config DIR/config.toml cases list`.")
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _title(self, title: str, rule: str = "-") -> None:
-        self.say()
-        self.say(title)
-        self.say(rule * len(title))
-
-    def _hhmm(self, app: App, moment: datetime) -> str:
-        return moment.astimezone(app.config.cases.timezone).strftime("%H:%M")
-
-    def _to_coordinator(self, app: App, mail: ReceivedMail) -> bool:
-        return app.config.staff.coordinator.lower() in (r.lower() for r in mail.rcpt_tos)
-
-
-def _summary(report: PassReport) -> str:
-    intake = report.intake
-    outcomes = ", ".join(f"{k} {n}" for k, n in sorted((intake.outcomes if intake else {}).items()))
-    d = report.dispatch
-    return (
-        f"  The pass: read {_mails(intake.seen if intake else 0)} ({outcomes or 'none'}); "
-        f"reminders planned {_mails(len(report.reminders.mails))}; "
-        f"sent {d.sent}, {d.retried} to retry, {d.failed} failed."
-    )
-
-
-def _mails(count: int) -> str:
-    return f"{count} mail" if count == 1 else f"{count} mails"
 
 
 def _receipt_to(sent: Sequence[ReceivedMail], address: str) -> EmailMessage | None:
@@ -553,20 +360,3 @@ def _receipt_to(sent: Sequence[ReceivedMail], address: str) -> EmailMessage | No
         if address in mail.rcpt_tos and mail.message["Auto-Submitted"] == "auto-replied":
             return mail.message
     return None
-
-
-def _opened_by_form(case: CaseSummary) -> bool:
-    first = next((m for m in case.messages if m.direction is Direction.IN), None)
-    return first is not None and mails.FORM_SENDER in first.sender
-
-
-def _header(message: EmailMessage, name: str) -> str:
-    # strip(): Python folds a long Subject right after the colon, and the unfolded value
-    # then starts with a space that mail programs do not show.
-    return str(message.get(name, "")).strip()
-
-
-def _text_part(message: EmailMessage) -> str:
-    body = message.get_body(("plain",))
-    content = body.get_content() if body is not None else None
-    return content if isinstance(content, str) else "(no text part)"

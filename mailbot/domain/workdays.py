@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 
-import holidays
-
 # Not a national public holiday, so the BE calendar of `holidays` does not have it (its
 # "Flemish" subdivision only carries school holidays), yet Flemish local governments close.
 FLEMISH_COMMUNITY_DAY = "Feestdag van de Vlaamse Gemeenschap"
@@ -30,6 +28,10 @@ _LEAP_YEAR = 2000
 def _public_holidays(year: int, flemish: bool) -> Mapping[date, str]:
     """Belgian public holidays of one year, Dutch names; cached because a reminder pass asks
     for the same few years 100,000 times and `holidays` rebuilds its calendar on each call."""
+    # Imported here, on the first question about a date: its country data costs 0.15 s
+    # of start-up that `mailbot --help` or `cases list` never need.
+    import holidays
+
     # language="nl" explicitly: without it the names follow the process locale.
     found = holidays.country_holidays("BE", years=year, language="nl")
     names: dict[date, str] = dict(found.items())

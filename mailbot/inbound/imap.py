@@ -27,7 +27,7 @@ from mailbot.domain.errors import (
     TransientError,
 )
 from mailbot.domain.model import MailboxMessage
-from mailbot.tls import tls_context
+from mailbot.tls import security_mismatch, tls_context
 
 if TYPE_CHECKING:
     from mailbot.auth.tokens import TokenProvider
@@ -97,6 +97,11 @@ class ImapMailbox:
                 "set [mailbox] ca_file for a private CA"
             ) from exc
         except (OSError, IMAPClientError) as exc:
+            mismatch = security_mismatch(
+                exc, host=s.host, port=s.port, security=s.security, protocol="IMAP"
+            )
+            if mismatch:
+                raise PermanentError(f"IMAP {s.host}:{s.port}: {mismatch}") from exc
             raise MailboxUnavailableError(f"IMAP {s.host}:{s.port}: cannot connect: {exc}") from exc
         # Aware datetimes for INTERNALDATE instead of naive local time.
         client.normalise_times = False

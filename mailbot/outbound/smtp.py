@@ -20,7 +20,7 @@ from mailbot.domain.errors import (
     SmtpUnavailableError,
     TransientError,
 )
-from mailbot.tls import tls_context
+from mailbot.tls import security_mismatch, tls_context
 
 if TYPE_CHECKING:
     from mailbot.auth.tokens import TokenProvider
@@ -51,14 +51,22 @@ class SmtpSender:
         s = self._settings
         # The token first: a provider that fails leaves no connection behind.
         token = self._oauth_token() if s.token_provider is not None else None
-        if s.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=tls_context(s.ca_file)
+        try:
+            if s.security == "tls":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=tls_context(s.ca_file)
+                )
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            mismatch = security_mismatch(
+                exc, host=s.host, port=s.port, security=s.security, protocol="SMTP"
             )
-        else:
-            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            if s.security == "starttls":
-                client.starttls(context=tls_context(s.ca_file))
+            if mismatch:  # the config, not the mail: it stays queued until ops fix it
+                raise SendTemporaryError(f"SMTP {s.host}:{s.port}: {mismatch}") from exc
+            raise
+        if s.security == "starttls":
+            client.starttls(context=tls_context(s.ca_file))
         if token is not None:
             done = False
             try:

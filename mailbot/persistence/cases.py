@@ -188,7 +188,9 @@ def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:
                 body_text=m.body_text,
                 flagged=m.flagged,
             )
-            for m in case.messages
+            # In time order: a follow-up received at 08:56 but handled at 09:15 comes
+            # before the notice it caused, whatever the order of the rows.
+            for m in sorted(case.messages, key=lambda m: (m.at, m.id))
         )
     return CaseSummary(
         reference=case.reference,

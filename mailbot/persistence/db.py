@@ -1,18 +1,23 @@
-"""Engine, sessions and schema migrations (Alembic)."""
+"""Engine, sessions and schema migrations (Alembic).
+
+Alembic is imported only by what changes the schema (`upgrade`, `downgrade`): reading the
+schema's revision is one SELECT, so that the read-only commands start quickly."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +28,55 @@ class SchemaNotCurrentError(Exception):
     """The database is behind (or ahead of) the code: run `mailbot db upgrade`."""
 
 
-def make_engine(url: str) -> Engine:
+class DatabaseMissingError(Exception):
+    """A read-only command found no database file: nothing was ever stored there."""
+
+
+class DatabaseSetupError(Exception):
+    """The database cannot be used as configured: a missing driver, an SQLite file that
+    cannot be opened. The message says what to fix."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`. read_only=True never creates or changes anything: on SQLite
+    the file is opened read-only (a missing file raises DatabaseMissingError), which also
+    works for a user who may only read it; on PostgreSQL the sessions are read-only."""
+    try:
+        return _read_only_engine(url) if read_only else _engine(url)
+    except ImportError as exc:  # create_engine imports the driver
+        hint = " and write postgresql+psycopg://" if exc.name == "psycopg2" else ""
+        raise DatabaseSetupError(
+            f"the database driver {exc.name} is not installed: install mailbot[postgresql]{hint}"
+        ) from None
+
+
+def sqlite_problem(url: str) -> str | None:
+    """Why the SQLite file of `url` cannot be opened, with its resolved path; None when
+    nothing is visibly wrong (or the database is not SQLite)."""
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    where = f"cannot open the SQLite database {path}"
+    if path.is_dir():
+        return f"{where}: it is a folder; name a file in [database] url"
+    if not path.parent.is_dir():
+        return f"{where}: the folder {path.parent} does not exist"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{where}: no permission to read and write it"
+    if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"{where}: no permission to create files in {path.parent}"
+    return None
+
+
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # 30 s busy timeout: two processes may write at once (e.g. a CLI command beside the
         # daemon); SQLite serialises them and this makes the second wait instead of failing.
@@ -64,11 +117,32 @@ def _owner_only(database: str | None) -> None:
             continue
 
 
+def _read_only_engine(url: str) -> Engine:
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            raise DatabaseMissingError(
+                f"no database at {path} yet: the service creates it when it first starts "
+                "(or run `mailbot db upgrade`)"
+            )
+        uri = f"{path.as_uri()}?mode=ro"
+        return create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False),
+            poolclass=NullPool,
+        )
+    if url.startswith("sqlite"):
+        return make_engine(url)  # in memory: nothing to protect
+    return create_engine(url, pool_pre_ping=True, execution_options={"postgresql_readonly": True})
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -76,24 +150,35 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to run again."""
+    """Bring the schema to `revision`; safe to run again. Alembic's own INFO lines are
+    silenced (setup_logging); one line here says what changed, if anything."""
+    from alembic import command
+
+    before = current_revision(engine)
     command.upgrade(_alembic_config(engine), revision)
+    after = current_revision(engine)
+    if after != before:
+        log.info("database: schema migrated from %s to %s", before or "nothing", after)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(_alembic_config(engine), revision)
 
 
 def head_revision() -> str:
-    script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    """The newest migration: revisions are numbered like their files (0005_retention.py
+    is revision "0005", each one's down_revision the one before; tests/test_storage.py
+    checks this against Alembic's own view)."""
+    return max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def require_current_schema(engine: Engine) -> None:
@@ -104,3 +189,28 @@ def require_current_schema(engine: Engine) -> None:
             f"database schema is at {current or 'nothing (empty database)'}, the code needs "
             f"{head}: run `mailbot db upgrade`"
         )
+
+
+def backup_sqlite(url: str, target: Path) -> int:
+    """Copy the SQLite database of `url` to the new file `target` with SQLite's online
+    backup API: a consistent snapshot of what was committed (WAL included), safe while the
+    daemon writes. Returns the number of pages copied."""
+    path = sqlite_path(url)
+    if path is None:
+        raise DatabaseSetupError("`db backup` copies SQLite databases; for PostgreSQL use pg_dump")
+    if not path.exists():
+        raise DatabaseMissingError(f"no database at {path} to back up")
+    source = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)  # one step: the read snapshot holds for the whole copy
+            (verdict,) = copy.execute("PRAGMA integrity_check").fetchone()
+            if verdict != "ok":
+                raise DatabaseSetupError(f"the copy in {target} fails its check: {verdict}")
+            (pages,) = copy.execute("PRAGMA page_count").fetchone()
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    return int(pages)

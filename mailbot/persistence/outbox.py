@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import MessageKind
@@ -26,16 +26,40 @@ def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
     return set(session.execute(select(OutboxRow.key).where(OutboxRow.key.in_(keys))).scalars())
 
 
-def due_ids(session: Session, now: datetime, limit: int) -> list[int]:
-    """Pending rows whose next attempt is due, oldest first."""
+def due_ids(session: Session, now: datetime, limit: int, after: int = 0) -> list[int]:
+    """Pending rows whose next attempt is due, oldest first, with ids above `after`."""
     return list(
         session.execute(
             select(OutboxRow.id)
-            .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= now)
+            .where(
+                OutboxRow.status == PENDING,
+                OutboxRow.next_attempt_at <= now,
+                OutboxRow.id > after,
+            )
             .order_by(OutboxRow.id)
             .limit(limit)
         ).scalars()
     )
+
+
+def make_due(session: Session, now: datetime, failed_too: bool) -> tuple[int, int]:
+    """Every waiting row due now; with failed_too, rows given up on pending again with a
+    fresh count of attempts. Returns (waiting, failed) counts."""
+    waiting = session.scalars(
+        update(OutboxRow)
+        .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at > now)
+        .values(next_attempt_at=now)
+        .returning(OutboxRow.id)
+    ).all()
+    again: Sequence[int] = []
+    if failed_too:
+        again = session.scalars(
+            update(OutboxRow)
+            .where(OutboxRow.status == FAILED)
+            .values(status=PENDING, attempts=0, next_attempt_at=now)
+            .returning(OutboxRow.id)
+        ).all()
+    return len(waiting), len(again)
 
 
 def claim(session: Session, row_id: int, now: datetime, lease: timedelta) -> OutboxRow | None:
@@ -105,3 +129,12 @@ def delete_unlinked_before(session: Session, cutoff: datetime) -> None:
             OutboxRow.created_at < cutoff,
         )
     )
+
+
+def outbox_rows(session: Session, *, include_sent: bool = False) -> list[OutboxRow]:
+    """The outbox for `mailbot outbox list`: what waits and what failed (and what was sent,
+    with include_sent), in the order it was queued."""
+    query = select(OutboxRow).order_by(OutboxRow.id)
+    if not include_sent:
+        query = query.where(OutboxRow.status != SENT)
+    return list(session.execute(query).scalars())

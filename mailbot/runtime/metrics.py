@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from mailbot.domain.errors import PermanentError
 
 
 class Metrics:
@@ -45,7 +48,15 @@ class Metrics:
 
     def serve(self, port: int) -> None:
         """Only on 127.0.0.1: metrics are for a local scraper or an SSH tunnel."""
-        server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        try:
+            server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PermanentError(
+                f"[daemon] metrics_port = {port}: 127.0.0.1:{port} is already in use; "
+                "choose another port or stop what listens there"
+            ) from None
         self._server = server
 
     def close(self) -> None:

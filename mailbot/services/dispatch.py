@@ -57,20 +57,33 @@ class Dispatcher:
         return timedelta(seconds=seconds)
 
     def run_pass(self, stop: threading.Event | None = None, limit: int = 500) -> DispatchStats:
-        """Deliver every due row once. Rows are read in id order; each is its own
-        transaction so one bad row never holds back the others."""
+        """Deliver every row that is due, each once. Rows are read in id order, `limit` at
+        a time; each is its own transaction so one bad row never holds back the others."""
         stats = DispatchStats()
-        with self.sessions() as session:
-            due = outbox_queries.due_ids(session, self.clock(), limit)
+        after = 0
         with self.sender.kept_open():  # one SMTP connection per pass
-            for row_id in due:
-                if stop is not None and stop.is_set():
-                    break
-                if not self._deliver(row_id, stats):
-                    # The server is unreachable: the other rows wait for the next pass
-                    # instead of each waiting out the SMTP timeout.
-                    break
-        return stats
+            while True:
+                with self.sessions() as session:
+                    due = outbox_queries.due_ids(session, self.clock(), limit, after)
+                for row_id in due:
+                    if stop is not None and stop.is_set():
+                        return stats
+                    if not self._deliver(row_id, stats):
+                        # The server is unreachable: the other rows wait for the next pass
+                        # instead of each waiting out the SMTP timeout.
+                        return stats
+                if len(due) < limit:
+                    return stats
+                after = due[-1]
+
+    def retry_now(self, *, failed_too: bool = False) -> int:
+        """Make every waiting row due now (`mailbot outbox retry`, after an outage); with
+        failed_too, rows given up on are queued again with a fresh count of attempts.
+        Returns how many rows were made due."""
+        with self.sessions.begin() as session:
+            waiting, again = outbox_queries.make_due(session, self.clock(), failed_too)
+        log.info("dispatch: retry now: %s waiting, %s failed queued again", waiting, again)
+        return waiting + again
 
     def _deliver(self, row_id: int, stats: DispatchStats) -> bool:
         """Try one row; False when the SMTP server could not be reached at all.

@@ -1,6 +1,7 @@
 """Command line for the complaints register, the yearly report and the citizen's rights:
 `register export`, `report`, `privacy export`, `privacy erase`. Each subcommand sets
-`handler(app, args) -> exit code`; the heavy libraries load only when it runs."""
+`handler(args, ctx) -> exit code` (the app is opened then); the heavy libraries load only
+when it runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
-    from mailbot.app import App
+    from mailbot.cli.wiring import App, Context
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[["App", argparse.Namespace], int]
@@ -54,7 +55,7 @@ def _add_register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]
         help="output file ('-' for CSV on standard output); default: "
         "klachtenregister-YEAR.FORMAT in the current folder",
     )
-    export.set_defaults(handler=_needs_extra(register_export))
+    export.set_defaults(handler=_with_app(_needs_extra(register_export)), mail_secrets=False)
 
 
 def _add_report(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
@@ -70,7 +71,7 @@ def _add_report(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) 
     report.add_argument(
         "--out", metavar="FILE", help="default: klachtenrapport-YEAR.html in the current folder"
     )
-    report.set_defaults(handler=_needs_extra(yearly_report))
+    report.set_defaults(handler=_with_app(_needs_extra(yearly_report)), mail_secrets=False)
 
 
 def _add_privacy(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
@@ -90,7 +91,7 @@ def _add_privacy(subparsers: SubParsers, parents: list[argparse.ArgumentParser])
     )
     access.add_argument("--email", required=True, metavar="ADDRESS")
     access.add_argument("--out", required=True, metavar="FILE", help="the zip file to write")
-    access.set_defaults(handler=privacy_export)
+    access.set_defaults(handler=_with_app(privacy_export))
     erase = privacy_sub.add_parser(
         "erase",
         parents=parents,
@@ -102,7 +103,16 @@ def _add_privacy(subparsers: SubParsers, parents: list[argparse.ArgumentParser])
     )
     erase.add_argument("--email", required=True, metavar="ADDRESS")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    erase.set_defaults(handler=privacy_erase)
+    erase.set_defaults(handler=_with_app(privacy_erase))
+
+
+def _with_app(handler: Handler) -> Callable[[argparse.Namespace, Context], int]:
+    def run(args: argparse.Namespace, ctx: Context) -> int:
+        from mailbot.cli.wiring import open_app
+
+        return handler(open_app(ctx), args)
+
+    return run
 
 
 def _needs_extra(handler: Callable[[App, argparse.Namespace], int]) -> Handler:
