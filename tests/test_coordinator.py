@@ -12,10 +12,10 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 from sqlalchemy import select
-from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
-from test_intake import ARRIVED, by_recipient, complaint
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
+from support.mails import ARRIVED, by_recipient, complaint
 
 from mailbot.daemon import App
 from mailbot.persistence import repository as repo

@@ -3,60 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import make_msgid
+from datetime import timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
-
-from mailbot.daemon import App
-
-ARRIVED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10:15 in Brussels
-
-
-def complaint(
-    name: str,
-    address: str,
-    subject: str,
-    body: str = "Goedemiddag,\n\nIk wacht al drie weken op een antwoord van de dienst.\n",
-    *,
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-    headers: dict[str, str] | None = None,
-    html: str | None = None,
-    attachment: tuple[str, str, bytes] | None = None,
-) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"{name} <{address}>" if name else address
-    msg["To"] = FROM_ADDRESS
-    msg["Subject"] = subject
-    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
-    msg["Message-ID"] = message_id or make_msgid(domain="burger.example")
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
-    for key, value in (headers or {}).items():
-        msg[key] = value
-    if html is not None:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(body)
-    if attachment is not None:
-        filename, ctype, data = attachment
-        maintype, subtype = ctype.split("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels and as IMAP stores it
-
-
-def make_app(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **kw: dict) -> App:
-    return new_app(write_config(tmp_path, mailbox, smtp, db_url, **kw))
-
-
-def by_recipient(smtp: SmtpSink, address: str) -> list:
-    return [m for m in smtp.messages if address in m.rcpt_tos]
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
+from support.mails import ARRIVED, by_recipient, complaint
 
 
 def test_a_complaint_becomes_a_case_with_a_dutch_receipt(

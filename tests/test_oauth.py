@@ -1,7 +1,7 @@
 """OAuth2 (SASL XOAUTH2) for IMAP and SMTP, against real servers on 127.0.0.1.
 
 Dovecot checks the tokens with its oauth2 passdb, which asks a local token introspection
-endpoint (tests/servers.py: TokenEndpoint); the aiosmtpd sink speaks AUTH XOAUTH2 and asks
+endpoint (tests/harness/token_endpoint.py); the aiosmtpd sink speaks AUTH XOAUTH2 and asks
 the same endpoint. Tokens come from real token commands (tiny shell scripts) and from MSAL,
 which runs unchanged against a local stand-in for login.microsoftonline.com (FakeEntra:
 HTTPS with a trustme CA, OIDC discovery and the client-credentials token endpoint) whose
@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from servers import (
+from harness import (
     DovecotServer,
     Mailbox,
     ServerThreadError,
@@ -37,7 +37,7 @@ from servers import (
     TokenEndpoint,
     make_tls_files,
 )
-from test_config import ENV, load, only_problem, problems, write_config
+from support.config_files import ENV, load, only_problem, problems, write_config
 
 from mailbot.config import CommandOAuthConfig, MicrosoftOAuthConfig, Secret, load_config
 from mailbot.domain.errors import (

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, mailbot, write_config
-from test_intake import ARRIVED, complaint
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, mailbot, write_config
+from support.mails import ARRIVED, complaint
 
 
 @contextmanager
@@ -160,7 +160,7 @@ def test_prometheus_metrics_on_loopback(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
 
-    from servers import free_port
+    from harness import free_port
 
     port = free_port()
     config = write_config(tmp_path, mailbox, smtp_server, sqlite_url, daemon={"metrics_port": port})
@@ -212,7 +212,7 @@ def test_an_expiring_azure_secret_is_announced_by_mail(
 ) -> None:
     from datetime import UTC, datetime
 
-    from support import new_app
+    from support.app import new_app
 
     (tmp_path / "secret").write_text("azure-secret-value\n")
     config = write_config(

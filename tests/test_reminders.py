@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 from sqlalchemy import update
-from support import COORDINATOR, new_app, write_config
-from test_intake import by_recipient, complaint
+from support.app import COORDINATOR, new_app, write_config
+from support.mails import by_recipient, complaint
 
 from mailbot.daemon import App
 from mailbot.persistence.tables import CaseRow

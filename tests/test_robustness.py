@@ -12,9 +12,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, write_config
-from test_intake import ARRIVED, by_recipient, complaint, make_app
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
+from support.mails import ARRIVED, by_recipient, complaint
 
 GARBAGE = [
     b"\xff\xfe\xfd\x80 this is not a mail at all \x81\r\n",
@@ -393,7 +393,7 @@ def test_secrets_never_reach_the_log_even_at_debug_level(
 def test_an_unreachable_smtp_server_stops_the_pass_and_loses_nothing(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
-    from servers import free_port
+    from harness import free_port
 
     for n in range(3):
         mailbox.append("INBOX", complaint("B", f"b{n}@burger.example", f"Klacht {n}"), when=ARRIVED)

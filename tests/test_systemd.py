@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Mailbox, SmtpSink
-from support import write_config
-from test_intake import ARRIVED, complaint
+from harness import Mailbox, SmtpSink
+from support.app import write_config
+from support.mails import ARRIVED, complaint
 
 from mailbot.config import MAILBOX_CREDENTIAL, SMTP_CREDENTIAL
 from mailbot.systemd import (
@@ -776,11 +776,6 @@ def test_mailbot_runs_under_memory_deny_write_execute() -> None:
 
 
 # -- the real daemon under a fake systemd (after the daemon.py integration) -------------------
-# (goes at the end of tests/test_systemd.py; add to its imports:
-#   import signal
-#   from servers import Mailbox, SmtpSink
-#   from support import write_config
-#   from test_intake import ARRIVED, complaint)
 
 
 def _start_daemon(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:

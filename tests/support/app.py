@@ -1,4 +1,4 @@
-"""Helpers for tests that run mailbot against the real servers of conftest.py."""
+"""Run mailbot against the real servers of conftest.py: its config, an App, the CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 
 from mailbot.config import load_config
 from mailbot.daemon import App
@@ -70,6 +70,13 @@ def new_app(config: Path, clock: Clock = system_clock) -> App:
     OPEN_APPS.append(app)
     app.upgrade_schema()
     return app
+
+
+def make_app(
+    directory: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **sections: dict[str, Any]
+) -> App:
+    """new_app on a config file written by write_config."""
+    return new_app(write_config(directory, mailbox, smtp, db_url, **sections))
 
 
 def _toml(value: Any) -> str:
