@@ -37,6 +37,7 @@ from harness import (
     TokenEndpoint,
     make_tls_files,
 )
+from support.clock import FakeClock
 from support.config_files import ENV, load, only_problem, problems, write_config
 
 from mailbot.config import CommandOAuthConfig, MicrosoftOAuthConfig, Secret, load_config
@@ -63,17 +64,6 @@ from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 
 SENDER = "klachten@gemeente.example"
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class TokenScript:
@@ -458,7 +448,7 @@ def test_msal_error_reads_the_code_from_the_description_too() -> None:
 def test_command_prints_a_plain_token(tmp_path: Path) -> None:
     script = TokenScript(tmp_path)
     script.print_token("ya29.a0Af-plain_token~1/x==")
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     assert provider.expires_at is None
     assert provider.token() == "ya29.a0Af-plain_token~1/x=="
@@ -475,7 +465,7 @@ def test_command_prints_a_plain_token(tmp_path: Path) -> None:
 def test_command_prints_json_with_expires_in(tmp_path: Path, expires_in: object) -> None:
     script = TokenScript(tmp_path)
     script.print_json("json-token", expires_in)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     assert provider.token() == "json-token"
     assert provider.expires_at == T0 + timedelta(seconds=3599)
@@ -526,7 +516,7 @@ def test_command_that_hangs_is_a_transient_error(tmp_path: Path) -> None:
 def test_token_is_cached_until_five_minutes_before_it_expires(tmp_path: Path) -> None:
     script = TokenScript(tmp_path)
     script.print_json("first", 3600)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     assert [provider.token() for _ in range(3)] == ["first"] * 3
     clock.advance(minutes=54, seconds=59)
@@ -545,7 +535,7 @@ def test_token_is_cached_until_five_minutes_before_it_expires(tmp_path: Path) ->
 def test_short_lived_token_is_refreshed_halfway(tmp_path: Path) -> None:
     script = TokenScript(tmp_path)
     script.print_json("short", 120)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     provider.token()
     clock.advance(seconds=59)
@@ -618,7 +608,7 @@ def test_imap_caches_the_token_and_fetches_a_new_one_when_it_expires(
     start = len(token_endpoint.checks)
     script = TokenScript(tmp_path)
     script.print_json(token_endpoint.issue(user), expires_in=3600)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     settings = imap_settings(mailbox_oauth, CommandProvider(script.argv, clock=clock))
     for _ in range(2):
         with ImapMailbox(settings) as imap:
@@ -641,7 +631,7 @@ def test_imap_retries_once_with_a_new_token_when_the_cached_one_is_revoked(
     first = token_endpoint.issue(user)
     script = TokenScript(tmp_path)
     script.print_json(first, expires_in=3600)
-    settings = imap_settings(mailbox_oauth, CommandProvider(script.argv, clock=FakeClock()))
+    settings = imap_settings(mailbox_oauth, CommandProvider(script.argv, clock=FakeClock(T0)))
     with ImapMailbox(settings):
         pass
     token_endpoint.revoke(first)

@@ -12,19 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 from harness import Mailbox, SmtpSink
 from support.app import COORDINATOR, mailbot, write_config
+from support.clock import fake_now
 from support.mails import ARRIVED, complaint
+from support.waiting import wait_until
 
 
 @contextmanager
-def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(config: Path, log: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
+            [sys.executable, "-m", "mailbot", "--config", str(config), *options, "run"],
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
@@ -38,16 +39,6 @@ def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def wait_until(predicate, timeout: float, what: str, *logs: Path) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    shown = "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}" for log in logs)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{shown}")
 
 
 def receipts(smtp: SmtpSink) -> list:
@@ -69,21 +60,9 @@ def test_status_is_healthy_after_a_pass_and_unhealthy_when_fetching_stopped(
     assert report["last_fetch"] and report["last_send"] and report["next_reminder_run"]
 
     # Two hours later nothing has read the mailbox: monitoring must notice.
-    later = subprocess.run(
-        [sys.executable, "-m", "mailbot", "--config", str(config), "status"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(os.environ, MAILBOT_FAKE_NOW=_iso_in(hours=2)),
-    )
+    later = mailbot("--config", config, "status", env=fake_now(hours=2))
     assert later.returncode == 1
     assert later.stdout.startswith("UNHEALTHY: no successful fetch since 2 h")
-
-
-def _iso_in(hours: int) -> str:
-    from datetime import UTC, datetime
-
-    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
 
 
 def test_a_mail_is_picked_up_at_once_with_idle(
@@ -99,9 +78,8 @@ def test_a_mail_is_picked_up_at_once_with_idle(
         daemon={"idle": True},
     )
     log = tmp_path / "daemon.log"
-    with daemon(config, log):
-        wait_until(lambda: "is now the active one" in log.read_text(), 30, "the daemon")
-        time.sleep(2.0)  # the first (empty) pass is done and IDLE is in place
+    with daemon(config, log, "-v"):  # -v: the daemon logs when its IDLE is in place
+        wait_until(lambda: "idle: watching INBOX" in log.read_text(), 30, "IDLE", log)
         started = time.monotonic()
         mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"))
         smtp_server.wait_for(2, timeout=30)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from harness import Mailbox, SmtpSink
 from sqlalchemy import update
 from support.app import COORDINATOR, new_app, write_config
+from support.clock import FakeClock
 from support.mails import by_recipient, complaint
 
 from mailbot.daemon import App
@@ -23,19 +24,6 @@ ESCALATION = "directeur@gemeente.example"
 SERVICE = "omgeving@gemeente.example"
 
 
-class Clock:
-    """A clock the test moves; mailbot reads it through the injected callable."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set_local(self, day: date, hh: int = 8, mm: int = 30) -> None:
-        self.now = datetime(day.year, day.month, day.day, hh, mm, tzinfo=BRUSSELS).astimezone(UTC)
-
-
 def setup(
     tmp_path: Path,
     mailbox: Mailbox,
@@ -44,13 +32,13 @@ def setup(
     arrivals: list[tuple[str, datetime]],
     mode: str = "per_case",
     **extra: dict[str, object],
-) -> tuple[App, Clock]:
+) -> tuple[App, FakeClock]:
     """Cases from real mail arriving at the given moments; then a controllable clock."""
     for address, when in arrivals:
         mailbox.append("INBOX", complaint("Burger", address, f"Klacht van {address}"), when=when)
     reminders: dict[str, object] = {"enabled": True, "mode": mode, "escalation": ESCALATION}
     reminders.update(extra.pop("reminders", {}))
-    clock = Clock(max(w for _a, w in arrivals) + timedelta(minutes=1))
+    clock = FakeClock(max(w for _a, w in arrivals) + timedelta(minutes=1))
     app = new_app(
         write_config(tmp_path, mailbox, smtp, db_url, reminders=reminders, **extra), clock
     )
@@ -58,7 +46,9 @@ def setup(
     return app, clock
 
 
-def run_on(app: App, clock: Clock, day: date, smtp: SmtpSink, hh: int = 8, mm: int = 30) -> list:
+def run_on(
+    app: App, clock: FakeClock, day: date, smtp: SmtpSink, hh: int = 8, mm: int = 30
+) -> list:
     before = len(smtp.messages)
     clock.set_local(day, hh, mm)
     app.run_once()

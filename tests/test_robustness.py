@@ -14,7 +14,9 @@ from pathlib import Path
 
 from harness import Mailbox, SmtpSink
 from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
+from support.clock import FakeClock, fake_now
 from support.mails import ARRIVED, by_recipient, complaint
+from support.waiting import wait_until
 
 GARBAGE = [
     b"\xff\xfe\xfd\x80 this is not a mail at all \x81\r\n",
@@ -184,13 +186,21 @@ def test_temporary_smtp_failure_is_retried_and_permanent_one_reported(
     mailbox.append("INBOX", complaint("Weg", "weg@burger.example", "Klacht 2"), when=ARRIVED)
     smtp_server.fail_next(1, code=451)  # first delivery: "try again later"
     smtp_server.reject_recipient("weg@burger.example")  # 550 for good
+    clock = FakeClock()
     app = make_app(
-        tmp_path, mailbox, smtp_server, sqlite_url, outbox={"retry_initial": 0.2, "retry_max": 0.2}
+        tmp_path,
+        mailbox,
+        smtp_server,
+        sqlite_url,
+        clock,
+        outbox={"retry_initial": 60.0, "retry_max": 3600.0},
     )
 
     first = app.run_once()
     assert first.dispatch.retried == 1 and first.dispatch.failed == 1
-    time.sleep(0.3)
+    app.dispatch_pass()
+    assert by_recipient(smtp_server, "jan@burger.example") == []  # not before the delay
+    clock.advance(seconds=60)
     second = app.dispatch_pass()
     assert second.sent >= 1
 
@@ -227,11 +237,13 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if _count(db_file, "SELECT count(*) FROM cases") >= 10:
-                break
-            time.sleep(0.02)
+        wait_until(
+            lambda: _count(db_file, "SELECT count(*) FROM cases") >= 10,
+            60,
+            "ten cases",
+            tmp_path / "daemon.log",
+            interval=0.02,
+        )
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(timeout=10)
     finally:
@@ -397,9 +409,7 @@ def test_an_unreachable_smtp_server_stops_the_pass_and_loses_nothing(
 
     for n in range(3):
         mailbox.append("INBOX", complaint("B", f"b{n}@burger.example", f"Klacht {n}"), when=ARRIVED)
-    config = write_config(
-        tmp_path, mailbox, smtp_server, sqlite_url, outbox={"retry_initial": 0.1, "retry_max": 0.1}
-    )
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
     working = config.read_text()
     config.write_text(working.replace(f"port = {smtp_server.port}", f"port = {free_port()}"))
 
@@ -409,8 +419,7 @@ def test_an_unreachable_smtp_server_stops_the_pass_and_loses_nothing(
     # notices in all) did not each wait out a dead server
     assert "sent 0, retry later 1, failed 0" in first.stdout
 
-    config.write_text(working)  # the server is back
-    time.sleep(0.2)
-    second = mailbot("--config", config, "run", "--once")
+    config.write_text(working)  # the server is back, and the retry delay is over
+    second = mailbot("--config", config, "run", "--once", env=fake_now(minutes=5))
     assert second.returncode == 0, second.stderr
     assert len(smtp_server.messages) == 6  # every receipt and notice went out after all

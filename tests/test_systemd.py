@@ -30,6 +30,7 @@ import pytest
 from harness import Mailbox, SmtpSink
 from support.app import write_config
 from support.mails import ARRIVED, complaint
+from support.waiting import wait_until
 
 from mailbot.config import MAILBOX_CREDENTIAL, SMTP_CREDENTIAL
 from mailbot.systemd import (
@@ -853,10 +854,7 @@ def test_daemon_logs_with_journal_priorities_when_stderr_is_the_journal(
     stat = log.stat()
     process = _start_daemon(config, log, JOURNAL_STREAM=f"{stat.st_dev}:{stat.st_ino}")
     try:
-        deadline = time.monotonic() + 30
-        while "is now the active one" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_until(lambda: "is now the active one" in log.read_text(), 30, "the daemon", log)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
