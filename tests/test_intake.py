@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import Mailbox, SmtpSink
 from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
-from support.mails import ARRIVED, by_recipient, complaint
+from support.mails import ARRIVED, body_text, by_recipient, complaint
 
 
 def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
@@ -41,8 +41,8 @@ def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["Message-ID"].endswith("@gemeente.example>")
     assert receipt[0].mail_from == FROM_ADDRESS
-    text = " ".join(msg.get_body(("plain",)).get_content().split())
-    html = msg.get_body(("html",)).get_content()
+    text = " ".join(body_text(msg).split())
+    html = body_text(msg, "html")
     assert "Beste José Peeters" in text
     assert "24 november 2026" in text  # received
     assert "ten laatste op 24 december 2026 een gemotiveerd antwoord" in text
@@ -52,7 +52,7 @@ def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
 
     notice = by_recipient(smtp_server, COORDINATOR)
     assert len(notice) == 1
-    notice_text = notice[0].message.get_body(("plain",)).get_content()
+    notice_text = body_text(notice[0])
     assert notice[0].message["Subject"] == "Nieuwe klacht KL-2026-0001: Wachttijd bij Burgerzaken"
     assert "jose.peeters@burger.example" in notice_text
     assert "24 december 2026" in notice_text
@@ -180,7 +180,7 @@ def test_no_receipt_to_robots_lists_spam_or_ourselves(
     notices = by_recipient(smtp_server, COORDINATOR)
     assert len(notices) == 3  # list, spam and no-reply still reach the coordinator
     for notice in notices:
-        assert "GEEN ontvangstmelding" in notice.message.get_body(("plain",)).get_content()
+        assert "GEEN ontvangstmelding" in body_text(notice)
     assert mailbox.uids("INBOX") == []
     assert len(mailbox.uids("Verwerkt")) == 5
 

@@ -1041,7 +1041,7 @@ def test_bad_token_command(tmp_path: Path, value: object, fragment: str) -> None
             "password_env": None,
             "auth": "xoauth2",
             "oauth_provider": "command",
-            "oauth_token_command": value,  # type: ignore[dict-item]
+            "oauth_token_command": value,
         }
     }
     problem = only_problem(tmp_path, changes, {**ENV, "PATH": str(tmp_path / "empty")})

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import Mailbox, SmtpSink
+from harness import Mailbox, ReceivedMail, SmtpSink
 from support.app import COORDINATOR, mailbot, write_config
 from support.clock import fake_now
-from support.mails import ARRIVED, complaint
+from support.mails import ARRIVED, body_text, complaint
 from support.waiting import wait_until
 
 
@@ -41,7 +41,7 @@ def daemon(config: Path, log: Path, *options: str) -> Iterator[subprocess.Popen[
                 process.wait()
 
 
-def receipts(smtp: SmtpSink) -> list:
+def receipts(smtp: SmtpSink) -> list[ReceivedMail]:
     return [m for m in smtp.messages if m.message["Auto-Submitted"] == "auto-replied"]
 
 
@@ -179,7 +179,7 @@ def test_a_failed_login_warns_the_coordinator_and_ops_once_a_day(
         assert run.returncode == 1 and "login refused" in run.stderr
     warned = {m.rcpt_tos[0]: m for m in smtp_server.messages}
     assert set(warned) == {COORDINATOR, "ict@gemeente.example"}  # once each, not twice
-    text = warned[COORDINATOR].message.get_body(("plain",)).get_content()
+    text = body_text(warned[COORDINATOR])
     assert warned[COORDINATOR].subject == "mailbot kan de klachtenmailbox niet lezen"
     assert "geen\r\nontvangstmelding" in text or "geen ontvangstmelding" in text
     assert "verlopen" not in text
@@ -223,5 +223,5 @@ def test_an_expiring_azure_secret_is_announced_by_mail(
     ]
     mail = smtp_server.messages[0]
     assert mail.subject == "Het wachtwoord (client secret) van mailbot verloopt over 7 dagen"
-    text = mail.message.get_body(("plain",)).get_content()
+    text = body_text(mail)
     assert "10 december 2026" in text and "azure-secret-value" not in text

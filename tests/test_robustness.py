@@ -15,7 +15,7 @@ from pathlib import Path
 from harness import Mailbox, SmtpSink
 from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
 from support.clock import FakeClock, fake_now
-from support.mails import ARRIVED, by_recipient, complaint
+from support.mails import ARRIVED, body_text, by_recipient, complaint
 from support.waiting import wait_until
 
 GARBAGE = [
@@ -174,7 +174,7 @@ def test_a_broken_mail_goes_to_quarantine_and_the_run_goes_on(
         if n.subject == "Mail in quarantaine: niet leesbaar"
     ]
     assert len(notice) == 1
-    text = notice[0].message.get_body(("plain",)).get_content()
+    text = body_text(notice[0])
     assert "Quarantaine" in text and "Reden:" in text
     assert len(by_recipient(smtp_server, "jan@burger.example")) == 1
 
@@ -212,7 +212,7 @@ def test_temporary_smtp_failure_is_retried_and_permanent_one_reported(
         if n.subject.startswith("Versturen mislukt in dossier KL-2026-0002")
     ]
     assert len(failures) == 1
-    assert "550" in failures[0].message.get_body(("plain",)).get_content()
+    assert "550" in body_text(failures[0])
     assert app.dispatch_pass().sent == 0  # nothing left, nothing twice
 
 
@@ -351,8 +351,8 @@ def test_started_at_utc_midnight_the_local_year_decides_the_reference(
     app.run_once()
     receipt = by_recipient(smtp_server, "jan@burger.example")[0]
     assert "KL-2026-0001" in receipt.subject
-    assert "1 januari 2026" in receipt.message.get_body(("plain",)).get_content()
-    assert "1 februari 2026" in receipt.message.get_body(("plain",)).get_content()
+    assert "1 januari 2026" in body_text(receipt)
+    assert "1 februari 2026" in body_text(receipt)
 
 
 def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_inbox(
@@ -373,7 +373,7 @@ def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_i
     assert len(mailbox.uids("Quarantaine")) == 2
     notices = by_recipient(smtp_server, COORDINATOR)
     assert len(notices) == 2
-    text = notices[0].message.get_body(("plain",)).get_content()
+    text = body_text(notices[0])
     assert "referentie" in text and "is undefined" in text
     with app.sessions() as session:
         from mailbot.persistence import repository as repo

@@ -49,6 +49,14 @@ def complaint(
     return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels and as IMAP stores it
 
 
+def body_text(mail: ReceivedMail | EmailMessage, subtype: str = "plain") -> str:
+    """The text/plain (or text/html) body of a mail, as its reader sees it."""
+    message = mail.message if isinstance(mail, ReceivedMail) else mail
+    part = message.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} body in:\n{message}"
+    return str(part.get_content())
+
+
 def by_recipient(smtp: SmtpSink, address: str) -> list[ReceivedMail]:
     """The mails the sink accepted for address (one of their RCPT TOs)."""
     return [m for m in smtp.messages if address in m.rcpt_tos]
