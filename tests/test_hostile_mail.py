@@ -11,6 +11,15 @@ CI runs a short variant; the soak (`-m slow`, MAILBOT_HOSTILE_EXAMPLES to change
 runs many more examples and reports the process's peak RSS.
 
     .venv/bin/python -m pytest tests/test_hostile_mail.py -m slow -s
+
+Open findings of the soak (reported, not yet fixed; the soak fails when it draws them):
+* a display name holding a literal encoded-word with an empty charset, e.g.
+  From: =??q?a=0D=0Ab?= <jan@burger.example>: parse keeps it as text, compose() sets it in
+  To, the email package decodes it to CR LF and raises ValueError; the complaint is
+  quarantined as "internal error" instead of becoming a case (the root of issue 10
+  point 7's redirected receipt is the same re-parse);
+* a Subject like "=??b?ojWs?= café": the same re-parse in compose() gives surrogates and
+  a UnicodeEncodeError, with the same result.
 """
 
 from __future__ import annotations
@@ -50,6 +59,9 @@ common = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,  # no .hypothesis folder in the work tree
 )
+# CI: the same examples every run (a red CI means a change broke something, never bad luck);
+# the soak draws new ones each time.
+ci = settings(common, derandomize=True)
 
 
 def storable(text: str, what: str) -> None:
@@ -94,13 +106,13 @@ def parse_or_refuse(raw: bytes) -> None:
 # -- parse ----------------------------------------------------------------------------------
 
 
-@settings(common, max_examples=CI_EXAMPLES)
+@settings(ci, max_examples=CI_EXAMPLES)
 @given(raw=raw_mails())
 def test_any_mail_parses_or_is_refused_cleanly(raw: bytes) -> None:
     parse_or_refuse(raw)
 
 
-@settings(common, max_examples=CI_EXAMPLES // 5)
+@settings(ci, max_examples=CI_EXAMPLES // 5)
 @given(raw=raw_mails(deep=True))
 def test_deeply_nested_mail_parses_or_is_refused_cleanly(raw: bytes) -> None:
     parse_or_refuse(raw)
@@ -147,7 +159,7 @@ def file_through_intake(app: App, raw: bytes) -> None:
     assert result.destination in (mailbox.processed_folder, mailbox.quarantine_folder)
 
 
-@settings(common, max_examples=CI_EXAMPLES // 3)
+@settings(ci, max_examples=CI_EXAMPLES // 3)
 @given(raw=raw_mails())
 def test_intake_files_any_mail_or_quarantines_it_with_a_reason(intake_app: App, raw: bytes) -> None:
     file_through_intake(intake_app, raw)
@@ -177,7 +189,9 @@ def test_soak_parse_and_intake(
         parse_or_refuse(raw)
         file_through_intake(intake_app, raw)
 
-    soak()
-    after = peak_rss_mib()
-    record_property("peak_rss_mib", round(after, 1))
-    print(f"\nhostile soak: {SOAK_EXAMPLES} examples, peak RSS {before:.0f} -> {after:.0f} MiB")
+    try:
+        soak()
+    finally:  # measured also when an example fails
+        after = peak_rss_mib()
+        record_property("peak_rss_mib", round(after, 1))
+        print(f"\nhostile soak: {SOAK_EXAMPLES} examples, peak RSS {before:.0f} -> {after:.0f} MiB")
