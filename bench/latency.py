@@ -3,7 +3,7 @@
     .venv/bin/python bench/latency.py --mails 100 --mode idle
     .venv/bin/python bench/latency.py --mails 100 --mode poll --poll-interval 2
 
-Starts a private Dovecot and an aiosmtpd sink (the test suite's, tests/servers.py), runs
+Starts a private Dovecot and an aiosmtpd sink (the test suite's, tests/harness/), runs
 the real `mailbot run` daemon against them with SQLite, appends the mails one at a time
 and waits for each receipt. Prints p50, p95 and max in seconds.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from servers import DovecotServer, SmtpSink
-from support import write_config
+from harness import DovecotServer, SmtpSink
+from support.app import write_config
 
 
 def mail(n: int) -> bytes:

@@ -1,4 +1,8 @@
-"""Fixtures for real servers; the machinery lives in tests/servers.py."""
+"""Fixtures for real servers; the machinery lives in tests/harness/.
+
+pytest puts tests/ on sys.path (rootdir conftest, no __init__.py), so test modules import
+the servers as `from harness import ...` and helpers as `from support.<module> import ...`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import (
+from harness import (
     DovecotServer,
     Mailbox,
     OAuthDovecotServer,
@@ -23,7 +27,7 @@ from servers import (
 def _close_apps() -> Iterator[None]:
     """Every App a test made with support.new_app gives its connections back."""
     yield
-    from support import OPEN_APPS
+    from support.app import OPEN_APPS
 
     while OPEN_APPS:
         OPEN_APPS.pop().close()

@@ -15,8 +15,8 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-from servers import DovecotServer, Mailbox, SmtpSink
-from support import FROM_ADDRESS, mailbot, new_app, write_config
+from harness import DovecotServer, Mailbox, SmtpSink
+from support.app import FROM_ADDRESS, mailbot, new_app, write_config
 
 from mailbot.app import App
 from mailbot.persistence.tables import OutboxRow

@@ -12,6 +12,7 @@ from mailbot.domain.commands import (
     Command,
     CommandError,
     CommandName,
+    CommandPlan,
     InadmissibleReason,
     Outcome,
     apply,
@@ -385,7 +386,9 @@ def test_our_own_staff_mails_hold_no_command_lines() -> None:
 # --- the plan of a command mail: pure, all or nothing ---------------------------------------
 
 
-def _plan(body: str, state: CaseState = CaseState.RECEIVED, admissible: bool | None = None):
+def _plan(
+    body: str, state: CaseState = CaseState.RECEIVED, admissible: bool | None = None
+) -> CommandPlan:
     from mailbot.domain.commands import CaseFacts, plan_commands
 
     parsed = parse_commands(body)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, ReceivedMail, SmtpSink
 from sqlalchemy import select
-from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
-from test_intake import ARRIVED, by_recipient, complaint
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
+from support.mails import ARRIVED, body_text, by_recipient, complaint
+from support.staff import MX, RECEIVED, SENT, staff_mail
 
 from mailbot.app import App
 from mailbot.persistence import audit
@@ -23,48 +22,16 @@ from mailbot.persistence import cases as repo
 from mailbot.persistence.cases import purge_personal_data
 from mailbot.persistence.tables import CaseRow, MessageRow
 
-SENT = "Verzonden items"
-MX = "mx.gemeente.example"
 SERVICE = "omgeving@gemeente.example"
 COLLEAGUE = "collega@gemeente.example"
 CITIZEN = "an.peeters@burger.example"
-VERIFIED = f"{MX}; dkim=pass header.d=gemeente.example; dmarc=pass header.from=gemeente.example"
-RECEIVED = f"from mail.gemeente.example by {MX} with ESMTPS id 4Xy; Wed, 25 Nov 2026 09:00:01 +0100"
 
 
-def staff_mail(
-    sender: str,
-    subject: str,
-    body: str,
-    *,
-    to: str = FROM_ADDRESS,
-    verified: bool = True,
-    in_reply_to: str | None = None,
-    attachment: tuple[str, str, bytes] | None = None,
-) -> bytes:
-    msg = EmailMessage()
-    if verified:
-        # As our receiving server delivers it: its results above its own trace line.
-        msg["Authentication-Results"] = VERIFIED
-        msg["Received"] = RECEIVED
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = "Wed, 25 Nov 2026 09:00:00 +0100"
-    msg["Message-ID"] = make_msgid(domain="gemeente.example")
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    msg.set_content(body)
-    if attachment:
-        name, ctype, data = attachment
-        main, sub = ctype.split("/")
-        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
-    return msg.as_bytes(policy=SMTP)
-
-
-def make(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra: dict) -> App:
+def make(
+    tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra: dict[str, Any]
+) -> App:
     mailbox.create(SENT)
-    sections: dict[str, dict] = {
+    sections: dict[str, dict[str, Any]] = {
         "mailbox": {"sent_folder": SENT},
         "staff": {"members": [COLLEAGUE], "authserv_ids": [MX]},
         "services": {"omgeving": SERVICE},
@@ -83,11 +50,13 @@ def case(app: App, reference: str = "KL-2026-0001") -> CaseRow:
         return found
 
 
-def new_mails(smtp: SmtpSink, since: int) -> list:
+def new_mails(smtp: SmtpSink, since: int) -> list[ReceivedMail]:
     return smtp.messages[since:]
 
 
-def opened(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra: dict) -> App:
+def opened(
+    tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **extra: dict[str, Any]
+) -> App:
     """A configured app with one case from An Peeters, receipt and notice sent."""
     app = make(tmp_path, mailbox, smtp, db_url, **extra)
     mailbox.append(
@@ -131,7 +100,8 @@ def test_an_answer_in_the_sent_folder_marks_the_case_answered_and_stops_reminder
         plan = app.reminders.run_pass(as_of=day)
         assert plan.mails == []
     assert new_mails(smtp_server, before) == []
-    assert app.run_once().intake.seen == 0  # read once, never again
+    again = app.run_once().intake
+    assert again is not None and again.seen == 0  # read once, never again
 
 
 @pytest.mark.parametrize(
@@ -205,7 +175,7 @@ def test_commands_by_mail_each_with_a_confirmation(
     app = opened(tmp_path, mailbox, smtp_server, db_url)
     subject = "Re: Nieuwe klacht KL-2026-0001: Wachttijd Burgerzaken"
 
-    def command(body: str, sender: str = COORDINATOR) -> list:
+    def command(body: str, sender: str = COORDINATOR) -> list[ReceivedMail]:
         before = len(smtp_server.messages)
         mailbox.append("INBOX", staff_mail(sender, subject, body))
         app.run_once()
@@ -213,7 +183,7 @@ def test_commands_by_mail_each_with_a_confirmation(
 
     sent = command("#ontvankelijk\n#notitie Gebeld met de indiener, wacht op documenten.")
     assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]
-    text = sent[0].message.get_body(("plain",)).get_content()
+    text = body_text(sent[0])
     assert "KL-2026-0001 is ontvankelijk verklaard." in text
     assert "Notitie toegevoegd aan KL-2026-0001." in text
     assert sent[0].subject.startswith("Uitgevoerd: ")
@@ -222,13 +192,13 @@ def test_commands_by_mail_each_with_a_confirmation(
     sent = command("#dienst omgeving", sender=COLLEAGUE)  # a staff member, not the coordinator
     by_to = {m.rcpt_tos: m for m in sent}
     assert set(by_to) == {(COLLEAGUE,), (SERVICE,)}
-    request = by_to[(SERVICE,)].message.get_body(("plain",)).get_content()
+    request = body_text(by_to[(SERVICE,)])
     assert "KL-2026-0001" in request and "24 december 2026" in request
     assert "Ik wacht al drie weken" in request
     assert case(app).service == "omgeving"
 
     sent = command("#beantwoord deels-gegrond")
-    assert "beantwoord" in sent[0].message.get_body(("plain",)).get_content()
+    assert "beantwoord" in body_text(sent[0])
     assert case(app).state == "answered" and case(app).outcome == "deels-gegrond"
 
     sent = command("#afsluiten")
@@ -275,7 +245,7 @@ def test_each_error_gets_a_clear_reply(
     sent = new_mails(smtp_server, before)
     assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]
     assert sent[0].subject.startswith("Niet uitgevoerd")
-    assert error in sent[0].message.get_body(("plain",)).get_content()
+    assert error in body_text(sent[0])
     assert case(app).state == "received"
 
 
@@ -305,7 +275,7 @@ def test_a_forged_command_gets_nowhere(
     sent = new_mails(smtp_server, before)
     refused = [m for m in sent if m.subject.startswith("Niet uitgevoerd")]
     assert [m.rcpt_tos for m in refused] == [(COORDINATOR,), (COORDINATOR,)]
-    assert all("niet bevestigd" in m.message.get_body(("plain",)).get_content() for m in refused)
+    assert all("niet bevestigd" in body_text(m) for m in refused)
     # the citizen's "commands" are just a follow-up in their case; nothing is obeyed and
     # no inadmissibility letter went out
     assert [m.subject for m in by_recipient(smtp_server, CITIZEN)] == [
@@ -375,7 +345,7 @@ def test_not_admissible_sends_the_citizen_a_reasoned_reply(
     assert len(letters) == 2
     reply = letters[1].message
     assert reply["Subject"] == "Je klacht [KL-2026-0001]: beslissing over de ontvankelijkheid"
-    text = " ".join(reply.get_body(("plain",)).get_content().split())
+    text = " ".join(body_text(reply).split())
     assert "Beste An Peeters" in text and "melding" in text and "meldpunt" in text
     assert "#" not in text  # no trace of the command
     assert reply["In-Reply-To"] == "<an1@burger.example>"
@@ -404,7 +374,7 @@ def test_a_follow_up_after_closing_is_flagged_and_reopens_nothing(
     assert [m.subject for m in sent] == [
         "Reactie op afgesloten dossier KL-2026-0001: Wachttijd Burgerzaken"
     ]
-    assert "#heropen" in sent[0].message.get_body(("plain",)).get_content()
+    assert "#heropen" in body_text(sent[0])
     closed = case(app)
     assert closed.state == "closed"
     follow_up = [m for m in closed.messages if m.kind == "follow_up"]
@@ -464,7 +434,7 @@ def test_a_letter_is_registered_without_a_receipt_mail(
 
     sent = smtp_server.messages
     assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]  # the confirmation, nothing else
-    assert "Dossier KL-2026-0001 aangemaakt." in sent[0].message.get_body(("plain",)).get_content()
+    assert "Dossier KL-2026-0001 aangemaakt." in body_text(sent[0])
     letter = case(app)
     assert (letter.channel, letter.citizen_name, letter.citizen_email) == (
         "letter",
@@ -496,7 +466,7 @@ def test_the_new_case_notice_suggests_what_it_may_be(
         when=ARRIVED,
     )
     app.run_once()
-    notice = by_recipient(smtp_server, COORDINATOR)[0].message.get_body(("plain",)).get_content()
+    notice = body_text(by_recipient(smtp_server, COORDINATOR)[0])
     assert "straatlamp" in notice and "jij beslist" in notice
 
 

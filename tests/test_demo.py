@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 import pytest
-from support import mailbot
+from support.app import mailbot
 
 from mailbot.app import App
 from mailbot.config import load_config

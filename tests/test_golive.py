@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, new_app, write_config
-from test_intake import complaint
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, new_app, write_config
+from support.mails import body_text, complaint
 
 from mailbot.app import App
 from mailbot.domain.model import CaseState
@@ -45,7 +45,7 @@ def test_backlog_import_records_everything_and_mails_nobody_but_one_summary(
     assert [m.rcpt_tos for m in smtp_server.messages] == [(COORDINATOR,)]
     summary = smtp_server.messages[0]
     assert "40 oude mails" in summary.subject
-    assert "cases list --state imported" in summary.message.get_body(("plain",)).get_content()
+    assert "cases list --state imported" in body_text(summary)
     with app.sessions() as session:
         cases = repo.list_cases(session)
     assert len(cases) == 40 and {c.state for c in cases} == {CaseState.IMPORTED}
@@ -98,7 +98,7 @@ def test_without_import_old_mail_gets_no_receipt_with_a_date_gone_by(
     app.run_once()
 
     assert [m for m in smtp_server.messages if COORDINATOR not in m.rcpt_tos] == []
-    notice = smtp_server.messages[0].message.get_body(("plain",)).get_content()
+    notice = body_text(smtp_server.messages[0])
     assert "GEEN ontvangstmelding" in notice and "has already passed" in notice
 
 

@@ -10,9 +10,9 @@ from email.policy import SMTP
 from pathlib import Path
 
 import pytest
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
-from test_intake import ARRIVED, by_recipient, complaint, make_app
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, new_app, write_config
+from support.mails import ARRIVED, body_text, by_recipient, complaint
 
 from mailbot.app import App
 from mailbot.persistence import cases as repo
@@ -199,11 +199,11 @@ def test_a_receipt_goes_only_to_the_sender_and_repeats_no_links(
 
     receipts = by_recipient(smtp_server, "victim@burger.example")
     assert len(receipts) == 1 and by_recipient(smtp_server, "other@elders.example") == []
-    text = receipts[0].message.get_body(("plain",)).get_content()
+    text = body_text(receipts[0])
     assert "evil" not in text and "http" not in text and "@evil" not in text
     assert "Uw betaling is mislukt: ga naar [link] of mail [adres]" in " ".join(text.split())
     assert "evil" not in str(receipts[0].message["To"])
-    notice = by_recipient(smtp_server, COORDINATOR)[0].message.get_body(("plain",)).get_content()
+    notice = body_text(by_recipient(smtp_server, COORDINATOR)[0])
     assert "Reply-To): Other Victim <other@elders.example>" in notice
 
 
@@ -235,7 +235,7 @@ def test_a_rotating_autoresponder_quoting_our_receipt_joins_its_case(
         ]
         if not answers:
             break
-        text = answers[-1].message.get_body(("plain",)).get_content()
+        text = body_text(answers[-1])
         mailbox.append("INBOX", _autoresponse(n, text))
     app.run_once()
 
@@ -298,5 +298,5 @@ def test_a_mail_over_the_size_limit_is_quarantined_unread_and_the_coordinator_to
     assert dict(report.intake.outcomes) == {"quarantined": 1, "new_case": 1}
     assert len(mailbox.uids("Quarantaine")) == 1  # the whole mail stays on the server
     notice = [m for m in by_recipient(smtp_server, COORDINATOR) if "quarantaine" in m.subject]
-    text = notice[0].message.get_body(("plain",)).get_content()
+    text = body_text(notice[0])
     assert "max_size_mb = 1" in text and "Foto's" in text

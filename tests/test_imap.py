@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from servers import DovecotServer, Mailbox
-from test_intake import complaint
+from harness import DovecotServer, Mailbox
+from support.mails import complaint
 
 from mailbot.domain.errors import MailboxLoginError, MailboxUnavailableError, PermanentError
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
@@ -66,7 +66,7 @@ def test_wrong_password_is_a_login_error_without_the_password(mailbox: Mailbox) 
 
 
 def test_nobody_listening_is_a_transient_error(mailbox: Mailbox) -> None:
-    from servers import free_port
+    from harness import free_port
 
     with pytest.raises(MailboxUnavailableError):
         ImapMailbox(settings(mailbox, port=free_port())).connect()

@@ -14,19 +14,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from imapclient import IMAPClient
-from imapclient.exceptions import LoginError
-from servers import (
+from harness import (
     DovecotServer,
     Mailbox,
     PostgresUnavailable,
     ServerThreadError,
     SmtpSink,
-    _group_alive,
     free_port,
     fresh_pg_database,
+    group_alive,
     pg_database_exists,
 )
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -207,9 +207,9 @@ def test_stopping_dovecot_leaves_no_process_and_no_files() -> None:
     server.start()
     assert server._proc is not None
     pid, root = server._proc.pid, server.root
-    assert _group_alive(pid)
+    assert group_alive(pid)
     server.stop()
-    assert not _group_alive(pid)
+    assert not group_alive(pid)
     assert not root.exists()
 
 

@@ -3,60 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import make_msgid
+from datetime import timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
-
-from mailbot.app import App
-
-ARRIVED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10:15 in Brussels
-
-
-def complaint(
-    name: str,
-    address: str,
-    subject: str,
-    body: str = "Goedemiddag,\n\nIk wacht al drie weken op een antwoord van de dienst.\n",
-    *,
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-    headers: dict[str, str] | None = None,
-    html: str | None = None,
-    attachment: tuple[str, str, bytes] | None = None,
-) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"{name} <{address}>" if name else address
-    msg["To"] = FROM_ADDRESS
-    msg["Subject"] = subject
-    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
-    msg["Message-ID"] = message_id or make_msgid(domain="burger.example")
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
-    for key, value in (headers or {}).items():
-        msg[key] = value
-    if html is not None:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(body)
-    if attachment is not None:
-        filename, ctype, data = attachment
-        maintype, subtype = ctype.split("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels and as IMAP stores it
-
-
-def make_app(tmp_path: Path, mailbox: Mailbox, smtp: SmtpSink, db_url: str, **kw: dict) -> App:
-    return new_app(write_config(tmp_path, mailbox, smtp, db_url, **kw))
-
-
-def by_recipient(smtp: SmtpSink, address: str) -> list:
-    return [m for m in smtp.messages if address in m.rcpt_tos]
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
+from support.mails import ARRIVED, body_text, by_recipient, complaint
 
 
 def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
@@ -89,8 +41,8 @@ def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["Message-ID"].endswith("@gemeente.example>")
     assert receipt[0].mail_from == FROM_ADDRESS
-    text = " ".join(msg.get_body(("plain",)).get_content().split())
-    html = msg.get_body(("html",)).get_content()
+    text = " ".join(body_text(msg).split())
+    html = body_text(msg, "html")
     assert "Beste José Peeters" in text
     assert "24 november 2026" in text  # received
     assert "ten laatste op 24 december 2026 een gemotiveerd antwoord" in text
@@ -100,7 +52,7 @@ def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
 
     notice = by_recipient(smtp_server, COORDINATOR)
     assert len(notice) == 1
-    notice_text = notice[0].message.get_body(("plain",)).get_content()
+    notice_text = body_text(notice[0])
     assert notice[0].message["Subject"] == "Nieuwe klacht KL-2026-0001: Wachttijd bij Burgerzaken"
     assert "jose.peeters@burger.example" in notice_text
     assert "24 december 2026" in notice_text
@@ -228,7 +180,7 @@ def test_no_receipt_to_robots_lists_spam_or_ourselves(
     notices = by_recipient(smtp_server, COORDINATOR)
     assert len(notices) == 3  # list, spam and no-reply still reach the coordinator
     for notice in notices:
-        assert "GEEN ontvangstmelding" in notice.message.get_body(("plain",)).get_content()
+        assert "GEEN ontvangstmelding" in body_text(notice)
     assert mailbox.uids("INBOX") == []
     assert len(mailbox.uids("Verwerkt")) == 5
 
@@ -255,7 +207,7 @@ def test_a_bounce_of_our_receipt_joins_the_case(
     # A clock of its own, so that the timeline of `cases show` (in time order) is the
     # story: receipt at 10:16, the bounce arrives at 10:20, the pass at 10:25 handles it.
     now = [ARRIVED + timedelta(minutes=1)]
-    app = new_app(write_config(tmp_path, mailbox, smtp_server, sqlite_url), lambda: now[0])
+    app = make_app(tmp_path, mailbox, smtp_server, sqlite_url, clock=lambda: now[0])
     app.run_once()
     receipt = by_recipient(smtp_server, "tipo@burger.example")[0]
     dsn = (
@@ -277,8 +229,8 @@ def test_a_bounce_of_our_receipt_joins_the_case(
         "\r\n--b1--\r\n"
     ).encode()
     mailbox.append("INBOX", dsn, when=ARRIVED + timedelta(minutes=5))
-    now[0] = ARRIVED + timedelta(minutes=10)
 
+    now[0] = ARRIVED + timedelta(minutes=10)
     report = app.run_once()
 
     assert report.intake is not None and report.intake.outcomes == {"bounce": 1}

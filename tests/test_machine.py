@@ -69,7 +69,7 @@ def test_verdict_is_a_small_frozen_value() -> None:
     verdict = classify_machine(with_headers(("Return-Path", "<>")))
     assert verdict == Machine("null-sender", verdict.rule if verdict else "", ())
     with pytest.raises(AttributeError):
-        verdict.kind = "list"  # type: ignore[misc,union-attr]
+        verdict.kind = "list"  # type: ignore[misc]
 
 
 def test_auto_submitted_no_is_human() -> None:

@@ -1,7 +1,7 @@
 """OAuth2 (SASL XOAUTH2) for IMAP and SMTP, against real servers on 127.0.0.1.
 
 Dovecot checks the tokens with its oauth2 passdb, which asks a local token introspection
-endpoint (tests/servers.py: TokenEndpoint); the aiosmtpd sink speaks AUTH XOAUTH2 and asks
+endpoint (tests/harness/token_endpoint.py); the aiosmtpd sink speaks AUTH XOAUTH2 and asks
 the same endpoint. Tokens come from real token commands (tiny shell scripts) and from MSAL,
 which runs unchanged against a local stand-in for login.microsoftonline.com (FakeEntra:
 HTTPS with a trustme CA, OIDC discovery and the client-credentials token endpoint) whose
@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from servers import (
+from harness import (
     DovecotServer,
     Mailbox,
     ServerThreadError,
@@ -37,7 +37,8 @@ from servers import (
     TokenEndpoint,
     make_tls_files,
 )
-from test_config import ENV, load, only_problem, problems, write_config
+from support.clock import FakeClock
+from support.config_files import ENV, load, only_problem, problems, write_config
 
 from mailbot.app import App
 from mailbot.auth.command import CommandProvider
@@ -61,17 +62,6 @@ from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 
 SENDER = "klachten@gemeente.example"
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class TokenScript:
@@ -456,7 +446,7 @@ def test_msal_error_reads_the_code_from_the_description_too() -> None:
 def test_command_prints_a_plain_token(tmp_path: Path) -> None:
     script = TokenScript(tmp_path)
     script.print_token("ya29.a0Af-plain_token~1/x==")
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     assert provider.expires_at is None
     assert provider.token() == "ya29.a0Af-plain_token~1/x=="
@@ -473,7 +463,7 @@ def test_command_prints_a_plain_token(tmp_path: Path) -> None:
 def test_command_prints_json_with_expires_in(tmp_path: Path, expires_in: object) -> None:
     script = TokenScript(tmp_path)
     script.print_json("json-token", expires_in)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     assert provider.token() == "json-token"
     assert provider.expires_at == T0 + timedelta(seconds=3599)
@@ -524,7 +514,7 @@ def test_command_that_hangs_is_a_transient_error(tmp_path: Path) -> None:
 def test_token_is_cached_until_five_minutes_before_it_expires(tmp_path: Path) -> None:
     script = TokenScript(tmp_path)
     script.print_json("first", 3600)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     assert [provider.token() for _ in range(3)] == ["first"] * 3
     clock.advance(minutes=54, seconds=59)
@@ -543,7 +533,7 @@ def test_token_is_cached_until_five_minutes_before_it_expires(tmp_path: Path) ->
 def test_short_lived_token_is_refreshed_halfway(tmp_path: Path) -> None:
     script = TokenScript(tmp_path)
     script.print_json("short", 120)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = CommandProvider(script.argv, clock=clock)
     provider.token()
     clock.advance(seconds=59)
@@ -616,7 +606,7 @@ def test_imap_caches_the_token_and_fetches_a_new_one_when_it_expires(
     start = len(token_endpoint.checks)
     script = TokenScript(tmp_path)
     script.print_json(token_endpoint.issue(user), expires_in=3600)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     settings = imap_settings(mailbox_oauth, CommandProvider(script.argv, clock=clock))
     for _ in range(2):
         with ImapMailbox(settings) as imap:
@@ -639,7 +629,7 @@ def test_imap_retries_once_with_a_new_token_when_the_cached_one_is_revoked(
     first = token_endpoint.issue(user)
     script = TokenScript(tmp_path)
     script.print_json(first, expires_in=3600)
-    settings = imap_settings(mailbox_oauth, CommandProvider(script.argv, clock=FakeClock()))
+    settings = imap_settings(mailbox_oauth, CommandProvider(script.argv, clock=FakeClock(T0)))
     with ImapMailbox(settings):
         pass
     token_endpoint.revoke(first)
@@ -1049,7 +1039,7 @@ def test_bad_token_command(tmp_path: Path, value: object, fragment: str) -> None
             "password_env": None,
             "auth": "xoauth2",
             "oauth_provider": "command",
-            "oauth_token_command": value,  # type: ignore[dict-item]
+            "oauth_token_command": value,
         }
     }
     problem = only_problem(tmp_path, changes, {**ENV, "PATH": str(tmp_path / "empty")})

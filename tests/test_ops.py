@@ -12,19 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, mailbot, write_config
-from test_intake import ARRIVED, complaint
+from harness import Mailbox, ReceivedMail, SmtpSink
+from support.app import COORDINATOR, mailbot, write_config
+from support.clock import fake_now
+from support.mails import ARRIVED, body_text, complaint
+from support.waiting import wait_until
 
 
 @contextmanager
-def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(config: Path, log: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
+            [sys.executable, "-m", "mailbot", "--config", str(config), *options, "run"],
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
@@ -40,17 +41,7 @@ def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
 
 
-def wait_until(predicate, timeout: float, what: str, *logs: Path) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    shown = "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}" for log in logs)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{shown}")
-
-
-def receipts(smtp: SmtpSink) -> list:
+def receipts(smtp: SmtpSink) -> list[ReceivedMail]:
     return [m for m in smtp.messages if m.message["Auto-Submitted"] == "auto-replied"]
 
 
@@ -69,21 +60,9 @@ def test_status_is_healthy_after_a_pass_and_unhealthy_when_fetching_stopped(
     assert report["last_fetch"] and report["last_send"] and report["next_reminder_run"]
 
     # Two hours later nothing has read the mailbox: monitoring must notice.
-    later = subprocess.run(
-        [sys.executable, "-m", "mailbot", "--config", str(config), "status"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(os.environ, MAILBOT_FAKE_NOW=_iso_in(hours=2)),
-    )
+    later = mailbot("--config", config, "status", env=fake_now(hours=2))
     assert later.returncode == 1
     assert later.stdout.startswith("UNHEALTHY: no successful fetch since 2 h")
-
-
-def _iso_in(hours: int) -> str:
-    from datetime import UTC, datetime
-
-    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
 
 
 def test_a_mail_is_picked_up_at_once_with_idle(
@@ -99,9 +78,8 @@ def test_a_mail_is_picked_up_at_once_with_idle(
         daemon={"idle": True},
     )
     log = tmp_path / "daemon.log"
-    with daemon(config, log):
-        wait_until(lambda: "is now the active one" in log.read_text(), 30, "the daemon")
-        time.sleep(2.0)  # the first (empty) pass is done and IDLE is in place
+    with daemon(config, log, "-v"):  # -v: the daemon logs when its IDLE is in place
+        wait_until(lambda: "idle: watching INBOX" in log.read_text(), 30, "IDLE", log)
         started = time.monotonic()
         mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Klacht"))
         smtp_server.wait_for(2, timeout=30)
@@ -160,7 +138,7 @@ def test_prometheus_metrics_on_loopback(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
 
-    from servers import free_port
+    from harness import free_port
 
     port = free_port()
     config = write_config(tmp_path, mailbox, smtp_server, sqlite_url, daemon={"metrics_port": port})
@@ -201,7 +179,7 @@ def test_a_failed_login_warns_the_coordinator_and_ops_once_a_day(
         assert run.returncode == 1 and "login refused" in run.stderr
     warned = {m.rcpt_tos[0]: m for m in smtp_server.messages}
     assert set(warned) == {COORDINATOR, "ict@gemeente.example"}  # once each, not twice
-    text = warned[COORDINATOR].message.get_body(("plain",)).get_content()
+    text = body_text(warned[COORDINATOR])
     assert warned[COORDINATOR].subject == "mailbot kan de klachtenmailbox niet lezen"
     assert "geen\r\nontvangstmelding" in text or "geen ontvangstmelding" in text
     assert "verlopen" not in text
@@ -212,7 +190,7 @@ def test_an_expiring_azure_secret_is_announced_by_mail(
 ) -> None:
     from datetime import UTC, datetime
 
-    from support import new_app
+    from support.app import new_app
 
     (tmp_path / "secret").write_text("azure-secret-value\n")
     config = write_config(
@@ -245,5 +223,5 @@ def test_an_expiring_azure_secret_is_announced_by_mail(
     ]
     mail = smtp_server.messages[0]
     assert mail.subject == "Het wachtwoord (client secret) van mailbot verloopt over 7 dagen"
-    text = mail.message.get_body(("plain",)).get_content()
+    text = body_text(mail)
     assert "10 december 2026" in text and "azure-secret-value" not in text

@@ -16,9 +16,9 @@ from email.parser import BytesParser
 from email.policy import compat32
 from typing import Any
 
-import mailfactory as mf
 import mailparser
 import pytest
+from support import mailfactory as mf
 
 from mailbot.domain.model import Address, InboundMail
 from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail

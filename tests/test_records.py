@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records_year import BRUSSELS, YEAR, Planned, Year, build_year, working_days
-from servers import Mailbox, SmtpSink
-from support import mailbot
-from test_intake import complaint
+from harness import Mailbox, SmtpSink
+from support.app import mailbot
+from support.mails import complaint
+from support.records_year import BRUSSELS, YEAR, Planned, Year, build_year, working_days
 
 
 class Figures(HTMLParser):
@@ -211,7 +211,7 @@ def test_the_report_renders_in_a_real_browser_with_its_charts(year: Year, tmp_pa
 def test_report_and_register_need_no_cases(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
-    from support import new_app, write_config
+    from support.app import new_app, write_config
 
     config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
     new_app(config)

@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, ReceivedMail, SmtpSink
 from sqlalchemy import update
-from support import COORDINATOR, new_app, write_config
-from test_intake import by_recipient, complaint
+from support.app import COORDINATOR, new_app, write_config
+from support.clock import FakeClock
+from support.mails import body_text, by_recipient, complaint
 
 from mailbot.app import App
 from mailbot.persistence.tables import CaseRow
@@ -21,19 +22,6 @@ from mailbot.persistence.tables import CaseRow
 BRUSSELS = ZoneInfo("Europe/Brussels")
 ESCALATION = "directeur@gemeente.example"
 SERVICE = "omgeving@gemeente.example"
-
-
-class Clock:
-    """A clock the test moves; mailbot reads it through the injected callable."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set_local(self, day: date, hh: int = 8, mm: int = 30) -> None:
-        self.now = datetime(day.year, day.month, day.day, hh, mm, tzinfo=BRUSSELS).astimezone(UTC)
 
 
 def setup(
@@ -44,13 +32,13 @@ def setup(
     arrivals: list[tuple[str, datetime]],
     mode: str = "per_case",
     **extra: dict[str, object],
-) -> tuple[App, Clock]:
+) -> tuple[App, FakeClock]:
     """Cases from real mail arriving at the given moments; then a controllable clock."""
     for address, when in arrivals:
         mailbox.append("INBOX", complaint("Burger", address, f"Klacht van {address}"), when=when)
     reminders: dict[str, object] = {"enabled": True, "mode": mode, "escalation": ESCALATION}
     reminders.update(extra.pop("reminders", {}))
-    clock = Clock(max(w for _a, w in arrivals) + timedelta(minutes=1))
+    clock = FakeClock(max(w for _a, w in arrivals) + timedelta(minutes=1))
     app = new_app(
         write_config(tmp_path, mailbox, smtp, db_url, reminders=reminders, **extra), clock
     )
@@ -58,7 +46,9 @@ def setup(
     return app, clock
 
 
-def run_on(app: App, clock: Clock, day: date, smtp: SmtpSink, hh: int = 8, mm: int = 30) -> list:
+def run_on(
+    app: App, clock: FakeClock, day: date, smtp: SmtpSink, hh: int = 8, mm: int = 30
+) -> list[ReceivedMail]:
     before = len(smtp.messages)
     clock.set_local(day, hh, mm)
     app.run_once()
@@ -78,7 +68,7 @@ def test_per_case_moments_go_to_the_right_people_and_never_to_the_citizen(
     sent = run_on(app, clock, deadline - timedelta(days=14), smtp_server)
     assert [m.rcpt_tos for m in sent] == [(COORDINATOR,)]
     assert sent[0].subject == "Herinnering KL-2026-0001: antwoord uiterlijk 2 december 2026"
-    text = sent[0].message.get_body(("plain",)).get_content()
+    text = body_text(sent[0])
     assert "nog 14 dagen" in text and "an@burger.example" in text
     assert "ontvangen, nog niet beoordeeld" in text
     assert sent[0].message["Auto-Submitted"] == "auto-generated"
@@ -148,16 +138,16 @@ def test_digest_lists_what_needs_attention_once_per_working_day(
     sent = run_on(app, clock, date(2026, 11, 24), smtp_server)
     by_to = {m.rcpt_tos: m for m in sent}
     assert set(by_to) == {(COORDINATOR,), (SERVICE,), (ESCALATION,)}
-    coordinator = by_to[(COORDINATOR,)].message.get_body(("plain",)).get_content()
+    coordinator = body_text(by_to[(COORDINATOR,)])
     assert coordinator.index("Termijn overschreden (1)") < coordinator.index("KL-2026-0001")
     assert coordinator.index("Termijn verloopt binnen 7 dagen (1)") < coordinator.index(
         "KL-2026-0002"
     )
     assert "Wacht op de betrokken dienst (1)" in coordinator and "KL-2026-0003" in coordinator
     assert "23 dagen te laat" in coordinator and "nog 3 dagen" in coordinator
-    service = by_to[(SERVICE,)].message.get_body(("plain",)).get_content()
+    service = body_text(by_to[(SERVICE,)])
     assert "KL-2026-0003" in service and "KL-2026-0001" not in service  # only its own
-    director = by_to[(ESCALATION,)].message.get_body(("plain",)).get_content()
+    director = body_text(by_to[(ESCALATION,)])
     assert "KL-2026-0001" in director and "KL-2026-0003" not in director
 
     assert run_on(app, clock, date(2026, 11, 24), smtp_server, 16, 0) == []  # once a day
@@ -167,7 +157,7 @@ def test_digest_lists_what_needs_attention_once_per_working_day(
     sent = run_on(app, clock, date(2026, 11, 30), smtp_server)
     by_to = {m.rcpt_tos: m for m in sent}
     assert set(by_to) == {(COORDINATOR,), (SERVICE,), (ESCALATION,)}
-    director = by_to[(ESCALATION,)].message.get_body(("plain",)).get_content()
+    director = body_text(by_to[(ESCALATION,)])
     assert "KL-2026-0001" in director and "KL-2026-0002" in director
     # Tuesday 1 December: KL-2026-0001's fifth escalation (every 5 working days, and
     # 11 November is a holiday): the director again
@@ -212,7 +202,7 @@ def test_deadline_shifted_to_the_next_working_day_when_configured(
         cases={"shift_to_working_day": True, "closing_days": ["12-24"]},
     )
     receipts = {
-        m.rcpt_tos[0]: m.message.get_body(("plain",)).get_content()
+        m.rcpt_tos[0]: body_text(m)
         for m in smtp_server.messages
         if m.message["Auto-Submitted"] == "auto-replied"
     }

@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 from sqlalchemy import func, select, update
-from support import mailbot, new_app, write_config
-from test_intake import ARRIVED, complaint
+from support.app import mailbot, new_app, write_config
+from support.mails import ARRIVED, complaint
 
 from mailbot.persistence.tables import Blob, CaseRow, MessageRow, OutboxRow
 

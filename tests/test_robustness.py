@@ -12,9 +12,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from servers import Mailbox, SmtpSink
-from support import COORDINATOR, FROM_ADDRESS, mailbot, new_app, write_config
-from test_intake import ARRIVED, by_recipient, complaint, make_app
+from harness import Mailbox, SmtpSink
+from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
+from support.clock import FakeClock, fake_now
+from support.mails import ARRIVED, body_text, by_recipient, complaint
+from support.waiting import wait_until
 
 GARBAGE = [
     b"\xff\xfe\xfd\x80 this is not a mail at all \x81\r\n",
@@ -114,9 +116,10 @@ def test_fifty_varied_mails_then_a_second_run_does_nothing(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
 ) -> None:
     mails, expected = fifty_mails()
-    for i, raw in enumerate(mails):  # a day's mail, one every ten minutes
-        mailbox.append("INBOX", raw, when=ARRIVED + timedelta(minutes=10 * i))
-    config = write_config(tmp_path, mailbox, smtp_server, db_url)
+    for i, raw in enumerate(mails):
+        mailbox.append("INBOX", raw, when=ARRIVED + timedelta(minutes=10 * i))  # a day's mail
+    # an ongoing mailbox, not a go-live on old mail: no `backlog import` guard
+    config = write_config(tmp_path, mailbox, smtp_server, db_url, intake={"backlog_limit": 100})
 
     first = mailbot("--config", config, "run", "--once")
     assert first.returncode == 0, first.stderr
@@ -172,7 +175,7 @@ def test_a_broken_mail_goes_to_quarantine_and_the_run_goes_on(
         if n.subject == "Mail in quarantaine: niet leesbaar"
     ]
     assert len(notice) == 1
-    text = notice[0].message.get_body(("plain",)).get_content()
+    text = body_text(notice[0])
     assert "Quarantaine" in text and "Reden:" in text
     assert len(by_recipient(smtp_server, "jan@burger.example")) == 1
 
@@ -184,13 +187,21 @@ def test_temporary_smtp_failure_is_retried_and_permanent_one_reported(
     mailbox.append("INBOX", complaint("Weg", "weg@burger.example", "Klacht 2"), when=ARRIVED)
     smtp_server.fail_next(1, code=451)  # first delivery: "try again later"
     smtp_server.reject_recipient("weg@burger.example")  # 550 for good
+    clock = FakeClock()
     app = make_app(
-        tmp_path, mailbox, smtp_server, sqlite_url, outbox={"retry_initial": 0.2, "retry_max": 0.2}
+        tmp_path,
+        mailbox,
+        smtp_server,
+        sqlite_url,
+        clock,
+        outbox={"retry_initial": 60.0, "retry_max": 3600.0},
     )
 
     first = app.run_once()
     assert first.dispatch.retried == 1 and first.dispatch.failed == 1
-    time.sleep(0.3)
+    app.dispatch_pass()
+    assert by_recipient(smtp_server, "jan@burger.example") == []  # not before the delay
+    clock.advance(seconds=60)
     second = app.dispatch_pass()
     assert second.sent >= 1
 
@@ -202,7 +213,7 @@ def test_temporary_smtp_failure_is_retried_and_permanent_one_reported(
         if n.subject.startswith("Versturen mislukt in dossier KL-2026-0002")
     ]
     assert len(failures) == 1
-    assert "550" in failures[0].message.get_body(("plain",)).get_content()
+    assert "550" in body_text(failures[0])
     assert app.dispatch_pass().sent == 0  # nothing left, nothing twice
 
 
@@ -225,6 +236,7 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(
         mailbox={"batch_size": 25},
         # sixty citizens of one provider within a minute: above the loop limits on purpose
         receipts={"max_per_domain_per_hour": 1000, "max_per_hour": 1000},
+        intake={"backlog_limit": 100},  # not a go-live on old mail
     )
     log = (tmp_path / "daemon.log").open("wb")
     daemon = subprocess.Popen(
@@ -233,11 +245,13 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if _count(db_file, "SELECT count(*) FROM cases") >= 10:
-                break
-            time.sleep(0.02)
+        wait_until(
+            lambda: _count(db_file, "SELECT count(*) FROM cases") >= 10,
+            60,
+            "ten cases",
+            tmp_path / "daemon.log",
+            interval=0.02,
+        )
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(timeout=10)
     finally:
@@ -342,15 +356,14 @@ def test_started_at_utc_midnight_the_local_year_decides_the_reference(
     new_year = datetime(2025, 12, 31, 23, 30, tzinfo=UTC)
     mailbox.append("INBOX", complaint("Jan", "jan@burger.example", "Vuurwerk"), when=new_year)
     # read that night (an answer date gone by would rightly get no receipt at all)
-    app = new_app(
-        write_config(tmp_path, mailbox, smtp_server, sqlite_url),
-        clock=lambda: new_year + timedelta(minutes=5),
+    app = make_app(
+        tmp_path, mailbox, smtp_server, sqlite_url, clock=lambda: new_year + timedelta(minutes=5)
     )
     app.run_once()
     receipt = by_recipient(smtp_server, "jan@burger.example")[0]
     assert "KL-2026-0001" in receipt.subject
-    assert "1 januari 2026" in receipt.message.get_body(("plain",)).get_content()
-    assert "1 februari 2026" in receipt.message.get_body(("plain",)).get_content()
+    assert "1 januari 2026" in body_text(receipt)
+    assert "1 februari 2026" in body_text(receipt)
 
 
 def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_inbox(
@@ -371,7 +384,7 @@ def test_a_mail_that_trips_an_error_goes_to_quarantine_instead_of_blocking_the_i
     assert len(mailbox.uids("Quarantaine")) == 2
     notices = by_recipient(smtp_server, COORDINATOR)
     assert len(notices) == 2
-    text = notices[0].message.get_body(("plain",)).get_content()
+    text = body_text(notices[0])
     assert "referentie" in text and "is undefined" in text
     with app.sessions() as session:
         from mailbot.persistence import cases as repo
@@ -403,13 +416,11 @@ def test_secrets_never_reach_the_log_even_at_debug_level(
 def test_an_unreachable_smtp_server_stops_the_pass_and_loses_nothing(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
-    from servers import free_port
+    from harness import free_port
 
     for n in range(3):
         mailbox.append("INBOX", complaint("B", f"b{n}@burger.example", f"Klacht {n}"), when=ARRIVED)
-    config = write_config(
-        tmp_path, mailbox, smtp_server, sqlite_url, outbox={"retry_initial": 0.1, "retry_max": 0.1}
-    )
+    config = write_config(tmp_path, mailbox, smtp_server, sqlite_url)
     working = config.read_text()
     config.write_text(working.replace(f"port = {smtp_server.port}", f"port = {free_port()}"))
 
@@ -419,8 +430,7 @@ def test_an_unreachable_smtp_server_stops_the_pass_and_loses_nothing(
     # notices in all) did not each wait out a dead server
     assert "sent 0, retry later 1, failed 0" in first.stdout
 
-    config.write_text(working)  # the server is back
-    time.sleep(0.2)
-    second = mailbot("--config", config, "run", "--once")
+    config.write_text(working)  # the server is back, and the retry delay is over
+    second = mailbot("--config", config, "run", "--once", env=fake_now(minutes=5))
     assert second.returncode == 0, second.stderr
     assert len(smtp_server.messages) == 6  # every receipt and notice went out after all

@@ -12,9 +12,10 @@ from email.policy import SMTP, default
 from email.utils import make_msgid
 from pathlib import Path
 
-from servers import DovecotServer, Mailbox, SmtpSink
+from harness import DovecotServer, Mailbox, SmtpSink
 from sqlalchemy import select
-from support import FROM_ADDRESS, mailbot, new_app, write_config
+from support.app import FROM_ADDRESS, mailbot, new_app, write_config
+from support.mails import body_text
 
 from mailbot.inbound.imap import pick_sent_folder
 from mailbot.persistence import cases as repo
@@ -80,7 +81,7 @@ def test_check_and_intake_use_the_special_use_folder(
         content = session.execute(
             select(OutboxRow.content).where(OutboxRow.kind == "reminder")
         ).scalar_one()
-    text = message_from_bytes(content, policy=default).get_body(("plain",)).get_content()
+    text = body_text(message_from_bytes(content, policy=default))
     assert f"de map {SPECIAL}" in " ".join(text.split())
     assert "Verzonden items" not in text
 

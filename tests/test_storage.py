@@ -10,9 +10,9 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 from sqlalchemy import inspect
-from support import new_app, write_config
+from support.app import new_app, write_config
 
 from mailbot.persistence import blobs
 from mailbot.persistence.db import (

@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Mailbox, SmtpSink
-from support import write_config
-from test_intake import ARRIVED, complaint
+from harness import Mailbox, SmtpSink
+from support.app import write_config
+from support.mails import ARRIVED, complaint
+from support.waiting import wait_until
 
 from mailbot.config import MAILBOX_CREDENTIAL, SMTP_CREDENTIAL
 from mailbot.runtime.systemd import (
@@ -776,11 +777,6 @@ def test_mailbot_runs_under_memory_deny_write_execute() -> None:
 
 
 # -- the real daemon under a fake systemd (after the daemon.py integration) -------------------
-# (goes at the end of tests/test_systemd.py; add to its imports:
-#   import signal
-#   from servers import Mailbox, SmtpSink
-#   from support import write_config
-#   from test_intake import ARRIVED, complaint)
 
 
 def _start_daemon(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
@@ -858,10 +854,7 @@ def test_daemon_logs_with_journal_priorities_when_stderr_is_the_journal(
     stat = log.stat()
     process = _start_daemon(config, log, JOURNAL_STREAM=f"{stat.st_dev}:{stat.st_ino}")
     try:
-        deadline = time.monotonic() + 30
-        while "is now the active one" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_until(lambda: "is now the active one" in log.read_text(), 30, "the daemon", log)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:

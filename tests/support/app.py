@@ -1,13 +1,15 @@
-"""Helpers for tests that run mailbot against the real servers of conftest.py."""
+"""Run mailbot against the real servers of conftest.py: its config, an App, the CLI."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 
 from mailbot.app import App
 from mailbot.config import load_config
@@ -72,6 +74,19 @@ def new_app(config: Path, clock: Clock = system_clock) -> App:
     return app
 
 
+def make_app(
+    directory: Path,
+    mailbox: Mailbox,
+    smtp: SmtpSink,
+    db_url: str,
+    /,
+    clock: Clock = system_clock,
+    **sections: dict[str, Any],
+) -> App:
+    """new_app on a config file written by write_config."""
+    return new_app(write_config(directory, mailbox, smtp, db_url, **sections), clock)
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -83,12 +98,15 @@ def _toml(value: Any) -> str:
     return f'"{text}"'
 
 
-def mailbot(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a child process, as ops would."""
+def mailbot(
+    *args: str | Path, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process, as ops would; env adds variables."""
     return subprocess.run(
         [sys.executable, "-m", "mailbot", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **env} if env else None,
     )

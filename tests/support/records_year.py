@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from servers import Mailbox, SmtpSink
+from harness import Mailbox, SmtpSink
 from sqlalchemy import select
-from support import COORDINATOR, FROM_ADDRESS, new_app, write_config
-from test_coordinator import MX, SENT, staff_mail
-from test_intake import complaint
 
 from mailbot.app import App
 from mailbot.persistence.tables import CaseRow
+from support.app import COORDINATOR, FROM_ADDRESS, new_app, write_config
+from support.mails import complaint
+from support.staff import MX, SENT, staff_mail
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 FORM_SENDER = "no-reply@gemeente.example"
