@@ -63,77 +63,92 @@ def _mail(
 def first_batch(start: datetime) -> list[SampleMail]:
     """What waits in the inbox when mailbot first looks: `start` is the first arrival, the
     last one comes 48 minutes later."""
-    return [
-        SampleMail(
-            "an ordinary complaint",
-            _mail(
-                MARIE,
-                "Wachttijd aan het loket Burgerzaken",
-                "Goedemorgen,\n\n"
-                "Vorige dinsdag had ik om 10 uur een afspraak aan het loket van Burgerzaken\n"
-                "voor een nieuwe identiteitskaart. Ik ben pas om 11.40 uur geholpen, en niemand\n"
-                "kon me zeggen hoe lang het nog zou duren. Ik heb daarvoor een halve dag verlof\n"
-                "moeten nemen.\n\n"
-                "Een afspraak is toch net bedoeld om niet te moeten wachten?\n\n"
-                "Met vriendelijke groeten,\n"
-                "Marie Peeters\n"
-                "Dorpsstraat 14\n",
-                at=start,
-                message_id=MARIE_ID,
-            ),
-            start,
+    return [_marie(start), _jan(start), _form(start), _broken(start)]
+
+
+def _marie(start: datetime) -> SampleMail:
+    """Marie waited at the Burgerzaken desk: an ordinary complaint."""
+    return SampleMail(
+        "an ordinary complaint",
+        _mail(
+            MARIE,
+            "Wachttijd aan het loket Burgerzaken",
+            "Goedemorgen,\n\n"
+            "Vorige dinsdag had ik om 10 uur een afspraak aan het loket van Burgerzaken\n"
+            "voor een nieuwe identiteitskaart. Ik ben pas om 11.40 uur geholpen, en niemand\n"
+            "kon me zeggen hoe lang het nog zou duren. Ik heb daarvoor een halve dag verlof\n"
+            "moeten nemen.\n\n"
+            "Een afspraak is toch net bedoeld om niet te moeten wachten?\n\n"
+            "Met vriendelijke groeten,\n"
+            "Marie Peeters\n"
+            "Dorpsstraat 14\n",
+            at=start,
+            message_id=MARIE_ID,
         ),
-        SampleMail(
-            "an ordinary complaint, from an address that no longer receives mail",
-            _mail(
-                (JAN[0], JAN_OLD),
-                "Onvriendelijk onthaal bij de dienst Omgeving",
-                "Geachte,\n\n"
-                "Vorige week ging ik langs bij de dienst Omgeving met een vraag over de\n"
-                "vergunning voor mijn tuinhuis. De medewerker aan de balie was erg kortaf, zei\n"
-                "dat ik 'maar op de website moest kijken' en liet me gewoon staan.\n\n"
-                "Ik verwacht toch dat een inwoner beleefd geholpen wordt.\n\n"
-                "Jan De Smet\n",
-                at=start + timedelta(minutes=12),
-                message_id=JAN_ID,
-            ),
-            start + timedelta(minutes=12),
+        start,
+    )
+
+
+def _jan(start: datetime) -> SampleMail:
+    """Jan, from an address his provider has closed since: the receipt will bounce."""
+    return SampleMail(
+        "an ordinary complaint, from an address that no longer receives mail",
+        _mail(
+            (JAN[0], JAN_OLD),
+            "Onvriendelijk onthaal bij de dienst Omgeving",
+            "Geachte,\n\n"
+            "Vorige week ging ik langs bij de dienst Omgeving met een vraag over de\n"
+            "vergunning voor mijn tuinhuis. De medewerker aan de balie was erg kortaf, zei\n"
+            "dat ik 'maar op de website moest kijken' en liet me gewoon staan.\n\n"
+            "Ik verwacht toch dat een inwoner beleefd geholpen wordt.\n\n"
+            "Jan De Smet\n",
+            at=start + timedelta(minutes=12),
+            message_id=JAN_ID,
         ),
-        SampleMail(
-            f"a complaint from the website form (sender {FORM_SENDER})",
-            _mail(
-                ("Website gemeente", FORM_SENDER),
-                "Klachtenformulier: Containerpark gesloten zonder aankondiging",
-                "Er is een klacht ingediend via het klachtenformulier op de website.\n\n"
-                f"Naam: {SOFIE[0]}\n"
-                f"E-mail: {SOFIE[1]}\n"
-                "Onderwerp: Containerpark gesloten zonder aankondiging\n"
-                "Klacht:\n"
-                "Zaterdag stond ik om 10 uur met een volle aanhangwagen aan het containerpark,\n"
-                "maar het was gesloten. Op de website stond niets over een sluiting. Ik ben\n"
-                "voor niets twintig kilometer heen en terug gereden.\n\n"
-                "--\n"
-                "Dit bericht werd verstuurd door de website van de gemeente.\n",
-                at=start + timedelta(minutes=31),
-                message_id="<formulier.8812@www.gemeente.example>",
-            ),
-            start + timedelta(minutes=31),
+        start + timedelta(minutes=12),
+    )
+
+
+def _form(start: datetime) -> SampleMail:
+    """Sofie through the website form: the citizen is in the body."""
+    return SampleMail(
+        f"a complaint from the website form (sender {FORM_SENDER})",
+        _mail(
+            ("Website gemeente", FORM_SENDER),
+            "Klachtenformulier: Containerpark gesloten zonder aankondiging",
+            "Er is een klacht ingediend via het klachtenformulier op de website.\n\n"
+            f"Naam: {SOFIE[0]}\n"
+            f"E-mail: {SOFIE[1]}\n"
+            "Onderwerp: Containerpark gesloten zonder aankondiging\n"
+            "Klacht:\n"
+            "Zaterdag stond ik om 10 uur met een volle aanhangwagen aan het containerpark,\n"
+            "maar het was gesloten. Op de website stond niets over een sluiting. Ik ben\n"
+            "voor niets twintig kilometer heen en terug gereden.\n\n"
+            "--\n"
+            "Dit bericht werd verstuurd door de website van de gemeente.\n",
+            at=start + timedelta(minutes=31),
+            message_id="<formulier.8812@www.gemeente.example>",
         ),
-        SampleMail(
-            "a broken mail: its header block was lost on the way",
-            (
-                b"--=_NextPart_000_0042_01DAB1C2.3F4E5A60\r\n"
-                b'Content-Type: text/plain; charset="utf-8"\r\n'
-                b"Content-Transfer-Encoding: quoted-printable\r\n"
-                b"\r\n"
-                b"Goedemiddag,\r\n"
-                b"\r\n"
-                b"De straatverlichting in de Kapelstraat is al drie weken stuk. Het is =\r\n"
-                b"'s avonds aardedonker.\r\n"
-            ),
-            start + timedelta(minutes=48),
+        start + timedelta(minutes=31),
+    )
+
+
+def _broken(start: datetime) -> SampleMail:
+    """A mail whose header block was lost on the way: quarantine."""
+    return SampleMail(
+        "a broken mail: its header block was lost on the way",
+        (
+            b"--=_NextPart_000_0042_01DAB1C2.3F4E5A60\r\n"
+            b'Content-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n"
+            b"\r\n"
+            b"Goedemiddag,\r\n"
+            b"\r\n"
+            b"De straatverlichting in de Kapelstraat is al drie weken stuk. Het is =\r\n"
+            b"'s avonds aardedonker.\r\n"
         ),
-    ]
+        start + timedelta(minutes=48),
+    )
 
 
 def second_batch(

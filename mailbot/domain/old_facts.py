@@ -1,0 +1,108 @@
+"""Facts older than one year (art. 302 decree on local government): the dates a complaint
+mentions ("op 3 maart 2024", "12/01/2025", "in 2023"), birth dates left out, and whether
+all of them lie more than a year before it was received. A hint for the coordinator, never
+a decision."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+
+_MONTHS: dict[str, int] = {
+    "januari": 1,
+    "jan": 1,
+    "februari": 2,
+    "feb": 2,
+    "febr": 2,
+    "maart": 3,
+    "mrt": 3,
+    "april": 4,
+    "apr": 4,
+    "mei": 5,
+    "juni": 6,
+    "jun": 6,
+    "juli": 7,
+    "jul": 7,
+    "augustus": 8,
+    "aug": 8,
+    "september": 9,
+    "sep": 9,
+    "sept": 9,
+    "oktober": 10,
+    "okt": 10,
+    "november": 11,
+    "nov": 11,
+    "december": 12,
+    "dec": 12,
+}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_NUMERIC_DATE = re.compile(r"(?<![\w/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?![\w/-])")
+_ISO_DATE = re.compile(r"(?<![\w/.-])(\d{4})-(\d{2})-(\d{2})(?![\w/-])")
+_DAY_MONTH_YEAR = re.compile(
+    rf"(?<!\w)(\d{{1,2}})(?:ste|de|e)?\s+({_MONTH})\.?\s+(\d{{4}})(?!\d)", re.IGNORECASE
+)
+_MONTH_YEAR = re.compile(rf"(?<!\w)({_MONTH})\.?\s+(\d{{4}})(?!\d)", re.IGNORECASE)
+# Only words that place the facts in that year; "sinds 2023" describes something that
+# still goes on, so it says nothing about old facts.
+_IN_YEAR = re.compile(
+    r"(?<!\w)(?:in|begin|midden|eind|einde|zomer|najaar|voorjaar|lente|herfst|winter)"
+    r"\s+(?:van\s+)?((?:19|20)\d{2})(?!\d)",
+    re.IGNORECASE,
+)
+_BIRTH = re.compile(r"geboren|geboorte", re.IGNORECASE)
+_BIRTH_WINDOW = 25  # characters before a date in which "geboren" makes it a birth date
+
+
+def _last_day(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _mentioned_dates(text: str) -> list[tuple[date, str]]:
+    """(latest day the mention can mean, the words as written). A month stands for its
+    last day and a year for 31 December, so a hint never claims more than the text."""
+    found: list[tuple[date, str, int]] = []
+
+    def add(make: tuple[int, int, int], match: re.Match[str]) -> None:
+        try:
+            when = date(*make)
+        except ValueError:
+            return  # "31/02/2024" is a typo, not a fact date
+        found.append((when, " ".join(match.group(0).split()), match.start()))
+
+    for m in _NUMERIC_DATE.finditer(text):
+        add((int(m[4]), int(m[3]), int(m[1])), m)
+    for m in _ISO_DATE.finditer(text):
+        add((int(m[1]), int(m[2]), int(m[3])), m)
+    for m in _DAY_MONTH_YEAR.finditer(text):
+        add((int(m[3]), _MONTHS[m[2].lower()], int(m[1])), m)
+    for m in _MONTH_YEAR.finditer(text):
+        end = _last_day(max(1, int(m[2])), _MONTHS[m[1].lower()])
+        add((end.year, end.month, end.day), m)
+    for m in _IN_YEAR.finditer(text):
+        add((int(m[1]), 12, 31), m)
+    return [
+        (when, words)
+        for when, words, start in found
+        if not _BIRTH.search(text[max(0, start - _BIRTH_WINDOW) : start])
+    ]
+
+
+def _one_year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def old_facts(text: str, received_on: date) -> str | None:
+    dates = [(d, w) for d, w in _mentioned_dates(text) if d <= received_on]
+    if not dates:
+        return None
+    earliest, words = min(dates)
+    if earliest >= _one_year_before(received_on):
+        return None
+    return (
+        f"feiten mogelijk ouder dan een jaar: vermeldt '{words}' "
+        f"(ontvangen op {received_on:%d/%m/%Y})"
+    )
