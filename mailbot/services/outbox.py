@@ -67,21 +67,9 @@ class Outbox:
         )
         session.add(row)
         if case is not None:
-            session.add(
-                MessageRow(
-                    case_id=case.id,
-                    direction=Direction.OUT.value,
-                    kind=kind.value,
-                    message_id=composed.message_id,
-                    in_reply_to=in_reply_to or "",
-                    sender=str(self.sender),
-                    recipients=", ".join(str(a) for a in to),
-                    subject=composed.subject,
-                    at=now,
-                    body_text=rendered.text,
-                    raw_sha256=None,
-                )
-            )
+            message = _case_message(case, kind, composed, rendered.text, to, in_reply_to, now)
+            message.sender = str(self.sender)
+            session.add(message)
         session.flush()
         return row
 
@@ -111,6 +99,30 @@ class Outbox:
             auto_submitted="auto-generated",
             context={**(context or {}), **values},
         )
+
+
+def _case_message(
+    case: CaseRow,
+    kind: MessageKind,
+    composed: ComposedMail,
+    text: str,
+    to: Sequence[Address],
+    in_reply_to: str | None,
+    now: datetime,
+) -> MessageRow:
+    """The queued mail in its case's timeline."""
+    return MessageRow(
+        case_id=case.id,
+        direction=Direction.OUT.value,
+        kind=kind.value,
+        message_id=composed.message_id,
+        in_reply_to=in_reply_to or "",
+        recipients=", ".join(str(a) for a in to),
+        subject=composed.subject,
+        at=now,
+        body_text=text,
+        raw_sha256=None,
+    )
 
 
 class SilentOutbox(Outbox):
