@@ -6,6 +6,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
 
+from mailbot.domain.errors import PermanentError, TransientError
 from mailbot.domain.ports import Clock
 
 __all__ = [
@@ -90,3 +91,20 @@ class CachingProvider:
 
     def _forget(self) -> None:
         """Drop any cache below ours (invalidate). Called under the lock."""
+
+
+def access_token(
+    provider: TokenProvider,
+    where: str,
+    user: str | None,
+    permanent: type[Exception],
+    transient: type[Exception],
+) -> str:
+    """A token from `provider`, or the adapter's own error saying where and for whom: the
+    one place that words a token failure for IMAP and SMTP alike."""
+    try:
+        return provider.token()
+    except PermanentError as exc:
+        raise permanent(f"{where}: no OAuth2 access token for {user!r}: {exc}") from exc
+    except TransientError as exc:
+        raise transient(f"{where}: no OAuth2 access token for {user!r} for now: {exc}") from exc

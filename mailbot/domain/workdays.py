@@ -126,29 +126,29 @@ class WorkCalendar:
 
     def next_working_day(self, day: date) -> date:
         """`day` itself when it is a working day, else the first working day after it."""
-        if isinstance(day, datetime):
-            raise _refuse_datetime(day)
-        ordinal = day.toordinal()
-        year = day.year
-        while True:
-            table = self._table(year)
-            index = bisect_left(table, ordinal)
-            if index < len(table):
-                return date.fromordinal(table[index])
-            year += 1
+        return self._nearest_working_day(day, forward=True)
 
     def previous_working_day(self, day: date) -> date:
         """`day` itself when it is a working day, else the last working day before it."""
+        return self._nearest_working_day(day, forward=False)
+
+    def _nearest_working_day(self, day: date, *, forward: bool) -> date:
         if isinstance(day, datetime):
             raise _refuse_datetime(day)
         ordinal = day.toordinal()
         year = day.year
         while True:
             table = self._table(year)
-            index = bisect_right(table, ordinal)
-            if index > 0:
-                return date.fromordinal(table[index - 1])
-            year -= 1
+            if forward:
+                index = bisect_left(table, ordinal)
+                if index < len(table):
+                    return date.fromordinal(table[index])
+                year += 1
+            else:
+                index = bisect_right(table, ordinal)
+                if index > 0:
+                    return date.fromordinal(table[index - 1])
+                year -= 1
 
     def add_working_days(self, day: date, n: int) -> date:
         """The n-th working day after `day` (n >= 1); `day` itself never counts."""

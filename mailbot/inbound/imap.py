@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from mailbot.auth.tokens import access_token
 from mailbot.domain.errors import (
     MailbotError,
     MailboxLoginError,
     MailboxUnavailableError,
     PermanentError,
-    TransientError,
 )
 from mailbot.domain.model import MailboxMessage
 from mailbot.tls import security_mismatch, tls_context
@@ -145,16 +145,10 @@ class ImapMailbox:
     def _oauth_token(self) -> str:
         s = self._settings
         assert s.token_provider is not None
-        try:
-            return s.token_provider.token()
-        except PermanentError as exc:
-            raise MailboxLoginError(
-                f"IMAP {s.host}:{s.port}: no OAuth2 access token for {s.username!r}: {exc}"
-            ) from exc
-        except TransientError as exc:
-            raise MailboxUnavailableError(
-                f"IMAP {s.host}:{s.port}: no OAuth2 access token for {s.username!r} for now: {exc}"
-            ) from exc
+        where = f"IMAP {s.host}:{s.port}"
+        return access_token(
+            s.token_provider, where, s.username, MailboxLoginError, MailboxUnavailableError
+        )
 
     def _oauth2_login(self, client: Any, token: str) -> None:
         """AUTHENTICATE XOAUTH2; once more with a new token when a cached one is refused."""

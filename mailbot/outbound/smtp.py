@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
+from mailbot.auth.tokens import access_token
 from mailbot.auth.xoauth2 import xoauth2_string
 from mailbot.domain.errors import (
-    PermanentError,
     SendPermanentError,
     SendTemporaryError,
     SmtpUnavailableError,
-    TransientError,
 )
 from mailbot.tls import security_mismatch, tls_context
 
@@ -84,18 +83,12 @@ class SmtpSender:
     def _oauth_token(self) -> str:
         s = self._settings
         assert s.token_provider is not None
-        try:
-            return s.token_provider.token()
-        except PermanentError as exc:
-            # Temporary for the outbox all the same: the mail is fine, the credentials are
-            # not; once ops fixed them, the queued receipts must still go out.
-            raise SendTemporaryError(
-                f"SMTP {s.host}:{s.port}: no OAuth2 access token for {s.username!r}: {exc}"
-            ) from exc
-        except TransientError as exc:
-            raise SendTemporaryError(
-                f"SMTP {s.host}:{s.port}: no OAuth2 access token for {s.username!r} for now: {exc}"
-            ) from exc
+        # Temporary for the outbox either way: the mail is fine, the credentials are not;
+        # once ops fixed them, the queued receipts must still go out.
+        where = f"SMTP {s.host}:{s.port}"
+        return access_token(
+            s.token_provider, where, s.username, SendTemporaryError, SendTemporaryError
+        )
 
     def _xoauth2(self, client: smtplib.SMTP, token: str) -> None:
         """AUTH XOAUTH2; once more with a new token when a cached one is refused."""
