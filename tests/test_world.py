@@ -274,3 +274,67 @@ def test_a_bounce_of_our_receipt_joins_the_citizens_case(
     ]
     with app.sessions() as session:
         assert session.execute(select(CaseRow.reference)).scalars().all() == ["KL-2026-0001"]
+
+
+# --- internationalised addresses (RFC 6532, RFC 6531) -------------------------------------
+
+EAI = "jdöe@mächine.example"
+EAI_MAIL = (CORPUS / "world" / "eai_address.eml").read_bytes()
+
+
+def test_an_internationalised_address_gets_its_receipt_over_smtputf8(
+    tmp_path: Path, mailbox: Mailbox, smtp_server_smtputf8: SmtpSink, db_url: str
+) -> None:
+    mailbox.append("INBOX", EAI_MAIL, when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server_smtputf8, db_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"new_case": 1}
+    [receipt] = by_recipient(smtp_server_smtputf8, EAI)
+    assert "SMTPUTF8" in receipt.mail_options  # RFC 6531 §3.4: MAIL FROM ... SMTPUTF8
+    assert receipt.message["To"].addresses[0].addr_spec == EAI
+    assert receipt.message["To"].addresses[0].display_name == "Jörg Döe"
+    assert "Beste Jörg Döe" in body_text(receipt)
+    [notice] = by_recipient(smtp_server_smtputf8, COORDINATOR)
+    assert "De indiener kreeg een ontvangstmelding" in body_text(notice)
+    assert "SMTPUTF8" not in notice.mail_options  # plain mail stays plain
+
+
+def test_without_smtputf8_an_internationalised_address_gets_no_receipt_and_staff_hear_why(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    mailbox.append("INBOX", EAI_MAIL, when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"new_case": 1}
+    assert report.dispatch.failed == 0  # decided before queueing: nothing fails for ever
+    [notice] = smtp_server.messages
+    assert notice.rcpt_tos == (COORDINATOR,)
+    text = " ".join(body_text(notice).split())
+    assert f"Indiener: Jörg Döe <{EAI}>" in text
+    assert "GEEN ontvangstmelding" in text and "SMTPUTF8" in text
+    with app.sessions() as session:
+        from mailbot.persistence.tables import OutboxRow
+
+        kinds = session.execute(select(OutboxRow.kind)).scalars().all()
+        assert kinds == ["notice"]
+
+
+def test_the_smtp_adapter_refuses_an_internationalised_address_for_good_without_smtputf8(
+    smtp_server: SmtpSink,
+) -> None:
+    # A receipt queued while the server could not be asked (it was down) and then sent to
+    # a server without SMTPUTF8: a permanent failure with the reason, never a retry loop.
+    from mailbot.domain.errors import SendPermanentError
+    from mailbot.outbound.smtp import SmtpSender, SmtpSettings
+
+    sender = SmtpSender(
+        SmtpSettings(smtp_server.host, smtp_server.port, "plain", None, None, timeout=10)
+    )
+    assert sender.offers_smtputf8() is False
+    with pytest.raises(SendPermanentError, match="SMTPUTF8"):
+        sender.send("klachten@gemeente.example", [EAI], b"Subject: x\r\n\r\nx\r\n")
+    assert smtp_server.messages == []

@@ -194,8 +194,11 @@ class SmtpSink:
         auth: tuple[str, str] | None = None,
         host: str = LOCALHOST,
         oauth: TokenEndpoint | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.host = host
+        #: smtputf8: offer SMTPUTF8 (RFC 6531) in EHLO and take UTF-8 addresses with it
+        self.smtputf8 = smtputf8
         self.port = 0
         self.username: str | None = auth[0] if auth else None
         self.password: str | None = auth[1] if auth else None
@@ -207,12 +210,15 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def __repr__(self) -> str:
-        return f"<SmtpSink {self.host}:{self.port} auth={self.auth_required}>"
+        return (
+            f"<SmtpSink {self.host}:{self.port} auth={self.auth_required} "
+            f"smtputf8={self.smtputf8}>"
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self, attempts: int = 3) -> None:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.auth_required:
             # auth_required stays False: aiosmtpd warns when AUTH is required without
             # TLS, and warnings are errors here. handle_MAIL enforces AUTH instead (530).
