@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, formataddr, make_msgid
 
 from mailbot.domain.model import Address
@@ -44,11 +45,14 @@ def compose(
     reply_to: Address | None = None,
     extra_headers: Sequence[tuple[str, str]] = (),
 ) -> ComposedMail:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((sender.name, sender.email))
-    msg["To"] = ", ".join(formataddr((a.name, a.email)) for a in to)
+    # RFC 6532: an internationalised address is written as UTF-8 in the header; the mail
+    # then needs an SMTPUTF8 server (RFC 6531), which outbound/smtp.py asks for.
+    utf8 = not all(a.email.isascii() for a in (sender, *to))
+    msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP)
+    msg["From"] = _address(sender)
+    msg["To"] = ", ".join(_address(a) for a in to)
     if reply_to is not None:
-        msg["Reply-To"] = formataddr((reply_to.name, reply_to.email))
+        msg["Reply-To"] = _address(reply_to)
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
@@ -74,3 +78,10 @@ def compose(
         subject=rendered.subject,
         content=msg.as_bytes(),
     )
+
+
+def _address(address: Address) -> str:
+    if address.email.isascii():
+        return formataddr((address.name, address.email))
+    local, _, domain = address.email.rpartition("@")
+    return str(HeaderAddress(address.name, local, domain))

@@ -4,11 +4,13 @@ from the website form, a follow-up in a known case, a bounce of our own mail."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from mailbot.config import Config
 from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
 from mailbot.domain.echo import safe_echo
+from mailbot.domain.errors import SendTemporaryError
 from mailbot.domain.form import FormError, parse_form
 from mailbot.domain.model import Address, CaseState, Channel, MessageKind, Outcome
 from mailbot.domain.ports import Clock
@@ -35,8 +37,10 @@ class CitizenMail:
         notices: StaffNotices,
         clock: Clock,
         new_state: CaseState = CaseState.RECEIVED,
+        smtputf8: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        self.smtputf8 = smtputf8  # asks the SMTP server (see _unreachable)
         self.outbox = outbox
         self.notices = notices
         self.clock = clock
@@ -130,7 +134,11 @@ class CitizenMail:
         if self.new_state is CaseState.IMPORTED:
             no_receipt = "imported with the mailbox's backlog: nobody was mailed"
         if no_receipt is None:
-            no_receipt = self._too_late(case) or self._over_limit(session, case, citizen)
+            no_receipt = (
+                self._too_late(case)
+                or self._unreachable(citizen)
+                or self._over_limit(session, case, citizen)
+            )
         if no_receipt is None:
             self._receipt(session, arrival, case, citizen, threaded)
         triage = hints(
@@ -158,6 +166,25 @@ class CitizenMail:
                 "answer the citizen yourself"
             )
         return None
+
+    def _unreachable(self, citizen: Address) -> str | None:
+        """An internationalised address (RFC 6532) is only reached through a server that
+        offers SMTPUTF8 (RFC 6531). Decided before queueing, so no receipt waits in the
+        outbox for a server that will never take it; when the server cannot be asked now,
+        the receipt is queued and dispatch fails it for good if SMTPUTF8 is missing."""
+        if citizen.email.isascii() or self.smtputf8 is None:
+            return None
+        try:
+            offered = self.smtputf8()
+        except SendTemporaryError as exc:
+            log.warning("intake: cannot ask the SMTP server about SMTPUTF8 now: %s", exc)
+            return None
+        if offered:
+            return None
+        return (
+            "the address is internationalised (RFC 6532) and our SMTP server does not "
+            "offer SMTPUTF8 (RFC 6531), which mail to it needs"
+        )
 
     def _over_limit(self, session: Session, case: CaseRow, citizen: Address) -> str | None:
         """Limits that stop mail loops and abuse: per address a day, per mail domain an

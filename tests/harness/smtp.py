@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
@@ -114,7 +114,10 @@ class _SinkHandler:
             return refusal
         # decode_data=False: original_content holds the bytes exactly as received
         data = envelope.original_content or b""
-        message = BytesParser(policy=email.policy.default).parsebytes(data)
+        if envelope.smtp_utf8:  # RFC 6532: UTF-8 headers, read as the text they are
+            message = Parser(policy=email.policy.default).parsestr(data.decode("utf-8"))
+        else:
+            message = BytesParser(policy=email.policy.default).parsebytes(data)
         assert isinstance(message, EmailMessage)
         auth_login = None
         if isinstance(session.auth_data, LoginPassword):
@@ -211,8 +214,7 @@ class SmtpSink:
 
     def __repr__(self) -> str:
         return (
-            f"<SmtpSink {self.host}:{self.port} auth={self.auth_required} "
-            f"smtputf8={self.smtputf8}>"
+            f"<SmtpSink {self.host}:{self.port} auth={self.auth_required} smtputf8={self.smtputf8}>"
         )
 
     # -- lifecycle ---------------------------------------------------------------------
