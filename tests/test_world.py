@@ -338,3 +338,38 @@ def test_the_smtp_adapter_refuses_an_internationalised_address_for_good_without_
     with pytest.raises(SendPermanentError, match="SMTPUTF8"):
         sender.send("klachten@gemeente.example", [EAI], b"Subject: x\r\n\r\nx\r\n")
     assert smtp_server.messages == []
+
+
+def test_a_delay_warning_about_our_receipt_joins_the_case_without_alarm(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    # RFC 3464 §2.3.3: "Action: delayed" says the mail is still on its way (Postfix's
+    # "Delayed Mail (still being retried)"); telling the coordinator it was not delivered
+    # would be wrong. It joins the case as an automatic message, silently.
+    citizen = "traag@burger.example"
+    mailbox.append("INBOX", complaint("Traag", citizen, "Stoep kapot"), when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+    app.run_once()
+    [receipt] = by_recipient(smtp_server, citizen)
+    delayed = (
+        dsn_bounce(receipt.data, citizen)
+        .replace(b"Action: failed", b"Action: delayed")
+        .replace(b"Status: 5.1.1", b"Status: 4.4.1")
+        .replace(b"Undelivered Mail Returned to Sender", b"Delayed Mail (still being retried)")
+    )
+    mailbox.append("INBOX", delayed, when=ARRIVED + timedelta(hours=4))
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"follow_up": 1}
+    assert [n.subject for n in by_recipient(smtp_server, COORDINATOR)] == [
+        "Nieuwe klacht KL-2026-0001: Stoep kapot"
+    ]
+    assert by_recipient(smtp_server, citizen) == [receipt]
+    with app.sessions() as session:
+        from mailbot.persistence.tables import MessageRow
+
+        kinds = session.execute(
+            select(MessageRow.kind).where(MessageRow.direction == "in").order_by(MessageRow.id)
+        ).scalars()
+        assert list(kinds) == ["complaint", "auto_reply"]
