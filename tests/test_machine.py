@@ -86,14 +86,18 @@ def test_flufl_finding_needs_an_automatic_sender() -> None:
     assert "flufl.bounce" in verdict.rule
 
 
-def test_delayed_dsn_says_so_in_its_rule() -> None:
+def test_a_delayed_dsn_is_no_bounce_and_says_so_in_its_rule() -> None:
 
     part = Attachment(
         "x", "message/delivery-status", b"Final-Recipient: rfc822; a@b\nAction: delayed\n"
     )
     verdict = classify_machine(replace(HUMAN, attachments=(part,)))
-    assert verdict is not None and verdict.kind == "bounce"
+    # No recipient failed: a delay warning, not a bounce (RFC 3464 §2.3.3).
+    assert verdict is not None and verdict.kind == "delivery-status"
     assert verdict.rule.endswith("action: delayed")
+    failed = Attachment("x", "message/delivery-status", b"Action: delayed\nAction: failed\n")
+    verdict = classify_machine(replace(HUMAN, attachments=(failed,)))
+    assert verdict is not None and verdict.kind == "bounce"
 
 
 def test_precedence_list_and_list_id_are_list_mail() -> None:
