@@ -12,7 +12,15 @@ from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
 from mailbot.domain.echo import safe_echo
 from mailbot.domain.errors import SendTemporaryError
 from mailbot.domain.form import FormError, parse_form
-from mailbot.domain.model import Address, CaseState, Channel, MessageKind, Outcome
+from mailbot.domain.model import (
+    Address,
+    AddressIssue,
+    CaseState,
+    Channel,
+    InboundMail,
+    MessageKind,
+    Outcome,
+)
 from mailbot.domain.ports import Clock
 from mailbot.domain.triage import hints
 from mailbot.persistence import cases as case_queries
@@ -117,6 +125,7 @@ class CitizenMail:
         no_receipt = decision.no_receipt
         if sender and not email:
             no_receipt = no_receipt or f"the sender address is longer than {MAX_ADDRESS} characters"
+        no_receipt = no_receipt or _invalid_sender(mail)
         who = Address(case.citizen_email, name)
         return self._finish(session, arrival, case, who, mail.body_text, no_receipt, True)
 
@@ -239,3 +248,11 @@ class CitizenMail:
             deadline=case.deadline,
             coordinator=self.config.staff.coordinator,
         )
+
+
+def _invalid_sender(mail: InboundMail) -> str | None:
+    """Why the sender's address may not be written to (RFC 5321 §4.1.2), if so."""
+    for note in mail.address_notes:
+        if note.header == "From" and note.issue is AddressIssue.INVALID:
+            return f"the sender address is not a valid mailbox (RFC 5321): {note.reason}"
+    return None

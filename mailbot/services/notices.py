@@ -173,6 +173,11 @@ def address_lines(mail: InboundMail) -> list[str]:
                 "aanhalingstekens: geldig, maar veel mailservers weigeren het. Komt er een "
                 "foutmelding, zoek dan een ander adres van de indiener."
             )
+        elif note.issue is AddressIssue.INVALID:
+            lines.append(
+                f"Het adres van de {where}, {note.address}, is geen geldig mailadres "
+                f"(RFC 5321: {note.reason}); mailbot stuurt er niets naartoe."
+            )
         else:
             lines.append(
                 f"Het adres van de {where}, {note.address}, bevat letters buiten ASCII "

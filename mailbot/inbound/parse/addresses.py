@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from email_validator import validate_email
+
 from mailbot.domain.model import Address, AddressIssue, AddressNote
 from mailbot.inbound.parse.charset import FOLD, decode_words, fix_c1, unsurrogate
 
@@ -111,7 +113,29 @@ def address_notes(
             notes.append(AddressNote(header, AddressIssue.QUOTED_LOCAL_PART, email, email))
         if re.search(re.escape(email) + r"\.+(?![\w.-])", written):
             notes.append(AddressNote(header, AddressIssue.TRAILING_DOT, email, email + "."))
+        invalid = _invalid(email)
+        if invalid:
+            notes.append(AddressNote(header, AddressIssue.INVALID, email, email, invalid))
     return tuple(notes)
+
+
+def _invalid(email: str) -> str:
+    """Why no SMTP server may take this address (RFC 5321 §4.1.2, RFC 6531 §3.3); ""
+    when it is valid. Only the syntax: whether the domain receives mail is the server's
+    business (and a test's domain is a test's)."""
+    try:
+        validate_email(
+            email,
+            check_deliverability=False,
+            allow_quoted_local=True,
+            allow_domain_literal=True,
+            allow_smtputf8=True,
+            globally_deliverable=False,
+            test_environment=True,
+        )
+    except ValueError as exc:  # EmailSyntaxError, and whatever odd input may raise
+        return str(exc) or type(exc).__name__
+    return ""
 
 
 def _parse_mailbox(item: str, where: str, defects: list[str]) -> Address | None:
