@@ -18,9 +18,7 @@ from mailbot.domain.model import InboundMail
 
 # "delivery-status": an RFC 3464 DSN in which no recipient failed (delayed, delivered,
 # relayed, expanded: RFC 3464 §2.3.3); a "bounce" reports a failure.
-MachineKind = Literal[
-    "bounce", "delivery-status", "mdn", "arf", "null-sender", "list", "autoreply"
-]
+MachineKind = Literal["bounce", "delivery-status", "mdn", "arf", "null-sender", "list", "autoreply"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +88,9 @@ def classify_machine(mail: InboundMail) -> Machine | None:
 
     Rules, most specific first: abuse report (RFC 5965), read receipt (RFC 8098),
     delivery status notification (RFC 3464, with or without report-type, from any
-    sender: a bounce when a recipient failed, else a delay or success report), non-standard bounce (by its structure: flufl.bounce, X-Failed-Recipients,
-    Exchange's NDR header, or a mail daemon sending back an original), list mail (ezmlm
+    sender: a bounce when a recipient failed, else a delay or success report),
+    non-standard bounce (by its structure: flufl.bounce, X-Failed-Recipients, Exchange's
+    NDR header, or a mail daemon sending back an original), list mail (ezmlm
     Mailing-List, Mailman, RFC 2919 List-Id, Precedence: list), auto-reply (RFC 3834
     Auto-Submitted and older headers), and finally a null sender (RFC 5321 Return-Path: <>).
     """

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from email_validator import validate_email
-
 from mailbot.domain.model import Address, AddressIssue, AddressNote
 from mailbot.inbound.parse.charset import FOLD, decode_words, fix_c1, unsurrogate
 
@@ -123,6 +121,8 @@ def _invalid(email: str) -> str:
     """Why no SMTP server may take this address (RFC 5321 §4.1.2, RFC 6531 §3.3); ""
     when it is valid. Only the syntax: whether the domain receives mail is the server's
     business (and a test's domain is a test's)."""
+    from email_validator import validate_email  # 0.1 s to import: only when mail is read
+
     try:
         validate_email(
             email,
