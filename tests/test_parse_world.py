@@ -281,3 +281,16 @@ def test_an_address_no_server_can_take_is_noted_as_invalid_with_the_reason(addre
     [note] = parsed.address_notes
     assert note.issue is AddressIssue.INVALID
     assert "period" in note.reason
+
+
+def test_a_local_part_with_an_unquoted_space_is_quoted_and_noted_not_dropped() -> None:
+    # RFC 5322 §3.4.1: a space needs a quoted-string; some webmail forms write it bare.
+    # The address is kept (quoted, as RFC 5321 §4.1.2 wants it) and reported.
+    raw = mail(b"From: Jan <jan peeters@example.be>\r\nSubject: Lamp\r\nMessage-ID: <v@x>\r\n")
+    parsed = parse_mail(raw)
+    assert parsed.sender is not None
+    assert parsed.sender.email == '"jan peeters"@example.be'
+    assert parsed.sender.name == "Jan"
+    [note] = parsed.address_notes
+    assert note.issue is AddressIssue.QUOTED_LOCAL_PART
+    assert note.as_written == "jan peeters@example.be"
