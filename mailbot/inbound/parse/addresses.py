@@ -97,6 +97,18 @@ def _clean_email(addr: str) -> str | None:
     return addr
 
 
+_SPACED_LOCAL = re.compile(r'\s*([^"@<>\\]*[^\s"@<>\\] [^"@<>\\]*)@([^\s@"<>()\[\],;:]+)\s*')
+
+
+def _quote_spaced(addr: str) -> str | None:
+    """'jan peeters@example.be' between angle brackets: a local part with a bare space
+    (RFC 5322 §3.4.1 wants it quoted) becomes '"jan peeters"@example.be'."""
+    match = _SPACED_LOCAL.fullmatch(addr)
+    if match is None:
+        return None
+    return _clean_email(f'"{match.group(1).strip()}"@{match.group(2)}')
+
+
 def address_notes(
     header: str, addresses: tuple[Address, ...], raw_value: str | None
 ) -> tuple[AddressNote, ...]:
@@ -108,7 +120,9 @@ def address_notes(
         if not email.isascii():
             notes.append(AddressNote(header, AddressIssue.INTERNATIONALISED, email, email))
         if email.startswith('"'):
-            notes.append(AddressNote(header, AddressIssue.QUOTED_LOCAL_PART, email, email))
+            bare = email.replace('"', "")  # how a form without quotes wrote it
+            written_as = email if email in written or bare not in written else bare
+            notes.append(AddressNote(header, AddressIssue.QUOTED_LOCAL_PART, email, written_as))
         if re.search(re.escape(email) + r"\.+(?![\w.-])", written):
             notes.append(AddressNote(header, AddressIssue.TRAILING_DOT, email, email + "."))
         invalid = _invalid(email)
@@ -144,6 +158,7 @@ def _parse_mailbox(item: str, where: str, defects: list[str]) -> Address | None:
         inner = item[lt + 1 :]
         gt = inner.find(">")
         addr = _clean_email(inner[:gt] if gt >= 0 else inner)
+        addr = addr or _quote_spaced(inner[:gt] if gt >= 0 else inner)
         name = item[:lt]
     else:
         match = _QUOTED_LOCAL.search(item) or _BARE_ADDRESS.search(item)
