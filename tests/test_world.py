@@ -373,3 +373,22 @@ def test_a_delay_warning_about_our_receipt_joins_the_case_without_alarm(
             select(MessageRow.kind).where(MessageRow.direction == "in").order_by(MessageRow.id)
         ).scalars()
         assert list(kinds) == ["complaint", "auto_reply"]
+
+
+def test_without_smtputf8_an_internationalised_domain_is_reached_by_its_a_labels(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    # RFC 5890/5891: only the local part needs SMTPUTF8; a domain has an ASCII form.
+    mailbox.append("INBOX", EAI_MAIL.replace("jdöe@".encode(), b"jan@"), when=ARRIVED)
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None and report.intake.outcomes == {"new_case": 1}
+    [receipt] = by_recipient(smtp_server, "jan@xn--mchine-bua.example")
+    assert "SMTPUTF8" not in receipt.mail_options
+    assert receipt.message["To"].addresses[0].display_name == "Jörg Döe"
+    # Our mail's headers stay ASCII: no encoded word where a msg-id belongs (RFC 5322 §3.6.4).
+    assert b"In-Reply-To: =?" not in receipt.data and b"References: =?" not in receipt.data
+    [notice] = by_recipient(smtp_server, COORDINATOR)
+    assert "jan@xn--mchine-bua.example" in body_text(notice)
