@@ -93,6 +93,9 @@ class AddressNote:
     address: str  # the address as InboundMail carries it (after normalising)
     as_written: str  # the address as the mail wrote it
     reason: str = ""  # for INVALID: what is wrong with it
+    # For INTERNATIONALISED with an ASCII local part: the domain as A-labels (RFC 5890),
+    # reachable without SMTPUTF8 ("jan@xn--mchine-bua.example").
+    ascii_form: str = ""
 
 
 @dataclass(frozen=True)

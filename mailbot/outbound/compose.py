@@ -56,6 +56,9 @@ def compose(
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
+    if not utf8:  # a msg-id is never an encoded word (RFC 5322 §3.6.4): leave it out
+        in_reply_to = in_reply_to if in_reply_to and in_reply_to.isascii() else None
+        references = [r for r in references if r.isascii()]
     if in_reply_to:
         msg["In-Reply-To"] = f"<{in_reply_to}>"
     refs = [r for r in references if r]

@@ -48,7 +48,7 @@ class CitizenMail:
         smtputf8: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
-        self.smtputf8 = smtputf8  # asks the SMTP server (see _unreachable)
+        self.smtputf8 = smtputf8  # asks the SMTP server (see _route)
         self.outbox = outbox
         self.notices = notices
         self.clock = clock
@@ -143,11 +143,12 @@ class CitizenMail:
         if self.new_state is CaseState.IMPORTED:
             no_receipt = "imported with the mailbox's backlog: nobody was mailed"
         if no_receipt is None:
-            no_receipt = (
-                self._too_late(case)
-                or self._unreachable(citizen)
-                or self._over_limit(session, case, citizen)
-            )
+            no_receipt = self._too_late(case)
+        if no_receipt is None:
+            route = self._route(arrival.mail, citizen)
+            no_receipt, citizen = (route, citizen) if isinstance(route, str) else (None, route)
+        if no_receipt is None:
+            no_receipt = self._over_limit(session, case, citizen)
         if no_receipt is None:
             self._receipt(session, arrival, case, citizen, threaded)
         triage = hints(
@@ -176,20 +177,34 @@ class CitizenMail:
             )
         return None
 
-    def _unreachable(self, citizen: Address) -> str | None:
-        """An internationalised address (RFC 6532) is only reached through a server that
-        offers SMTPUTF8 (RFC 6531). Decided before queueing, so no receipt waits in the
-        outbox for a server that will never take it; when the server cannot be asked now,
-        the receipt is queued and dispatch fails it for good if SMTPUTF8 is missing."""
+    def _route(self, mail: InboundMail, citizen: Address) -> Address | str:
+        """Where the receipt goes, or why it cannot go anywhere. An internationalised
+        address (RFC 6532) needs a server that offers SMTPUTF8 (RFC 6531); when only its
+        domain is, the domain's A-labels (RFC 5891) reach it through any server. Decided
+        before queueing, so no receipt waits in the outbox for a server that will never
+        take it; when the server cannot be asked now, the receipt is queued and dispatch
+        fails it for good if SMTPUTF8 is missing."""
         if citizen.email.isascii() or self.smtputf8 is None:
-            return None
+            return citizen
         try:
-            offered = self.smtputf8()
+            offered: bool | None = self.smtputf8()
         except SendTemporaryError as exc:
             log.warning("intake: cannot ask the SMTP server about SMTPUTF8 now: %s", exc)
-            return None
+            offered = None
         if offered:
-            return None
+            return citizen
+        ascii_form = next(
+            (
+                n.ascii_form
+                for n in mail.address_notes
+                if n.issue is AddressIssue.INTERNATIONALISED and n.address == citizen.email
+            ),
+            "",
+        )
+        if ascii_form:
+            return Address(ascii_form, citizen.name)
+        if offered is None:
+            return citizen
         return (
             "the address is internationalised (RFC 6532) and our SMTP server does not "
             "offer SMTPUTF8 (RFC 6531), which mail to it needs"

@@ -178,6 +178,11 @@ def address_lines(mail: InboundMail) -> list[str]:
                 f"Het adres van de {where}, {note.address}, is geen geldig mailadres "
                 f"(RFC 5321: {note.reason}); mailbot stuurt er niets naartoe."
             )
+        elif note.ascii_form:
+            lines.append(
+                f"Het adres van de {where}, {note.address}, heeft een domeinnaam met letters "
+                f"buiten ASCII; zonder SMTPUTF8 schrijft mailbot naar {note.ascii_form}."
+            )
         else:
             lines.append(
                 f"Het adres van de {where}, {note.address}, bevat letters buiten ASCII "

@@ -117,28 +117,31 @@ def address_notes(
     written = FOLD.sub("", raw_value or "").lower()
     for address in addresses:
         email = address.email
+        invalid, ascii_form = _syntax(email)
         if not email.isascii():
-            notes.append(AddressNote(header, AddressIssue.INTERNATIONALISED, email, email))
+            notes.append(
+                AddressNote(header, AddressIssue.INTERNATIONALISED, email, email, "", ascii_form)
+            )
         if email.startswith('"'):
             bare = email.replace('"', "")  # how a form without quotes wrote it
             written_as = email if email in written or bare not in written else bare
             notes.append(AddressNote(header, AddressIssue.QUOTED_LOCAL_PART, email, written_as))
         if re.search(re.escape(email) + r"\.+(?![\w.-])", written):
             notes.append(AddressNote(header, AddressIssue.TRAILING_DOT, email, email + "."))
-        invalid = _invalid(email)
         if invalid:
             notes.append(AddressNote(header, AddressIssue.INVALID, email, email, invalid))
     return tuple(notes)
 
 
-def _invalid(email: str) -> str:
-    """Why no SMTP server may take this address (RFC 5321 §4.1.2, RFC 6531 §3.3); ""
-    when it is valid. Only the syntax: whether the domain receives mail is the server's
-    business (and a test's domain is a test's)."""
+def _syntax(email: str) -> tuple[str, str]:
+    """Why no SMTP server may take this address (RFC 5321 §4.1.2, RFC 6531 §3.3), "" when
+    it is valid; and its ASCII form (domain as A-labels, RFC 5891) when its local part is
+    ASCII. Only the syntax: whether the domain receives mail is the server's business
+    (and a test's domain is a test's)."""
     from email_validator import validate_email  # 0.1 s to import: only when mail is read
 
     try:
-        validate_email(
+        checked = validate_email(
             email,
             check_deliverability=False,
             allow_quoted_local=True,
@@ -148,8 +151,8 @@ def _invalid(email: str) -> str:
             test_environment=True,
         )
     except ValueError as exc:  # EmailSyntaxError, and whatever odd input may raise
-        return str(exc) or type(exc).__name__
-    return ""
+        return str(exc) or type(exc).__name__, ""
+    return "", (checked.ascii_email or "").lower()
 
 
 def _parse_mailbox(item: str, where: str, defects: list[str]) -> Address | None:
