@@ -56,16 +56,7 @@ def compose(
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
-    if not utf8:  # a msg-id is never an encoded word (RFC 5322 §3.6.4): leave it out
-        in_reply_to = in_reply_to if in_reply_to and in_reply_to.isascii() else None
-        references = [r for r in references if r.isascii()]
-    if in_reply_to:
-        msg["In-Reply-To"] = f"<{in_reply_to}>"
-    refs = [r for r in references if r]
-    if in_reply_to and in_reply_to not in refs:
-        refs.append(in_reply_to)
-    if refs:
-        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    _thread(msg, in_reply_to, references, utf8)
     # RFC 3834 section 5: mark our mail as automatic so that well-behaved responders
     # stay silent; X-Auto-Response-Suppress does the same for Exchange / Outlook.
     msg["Auto-Submitted"] = auto_submitted
@@ -81,6 +72,22 @@ def compose(
         subject=rendered.subject,
         content=msg.as_bytes(),
     )
+
+
+def _thread(
+    msg: EmailMessage, in_reply_to: str | None, references: Sequence[str], utf8: bool
+) -> None:
+    """In-Reply-To and References (RFC 5322 §3.6.4)."""
+    if not utf8:  # a msg-id is never an encoded word: a non-ASCII one is left out
+        in_reply_to = in_reply_to if in_reply_to and in_reply_to.isascii() else None
+        references = [r for r in references if r.isascii()]
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    refs = [r for r in references if r]
+    if in_reply_to and in_reply_to not in refs:
+        refs.append(in_reply_to)
+    if refs:
+        msg["References"] = " ".join(f"<{r}>" for r in refs)
 
 
 def _address(address: Address) -> str:
