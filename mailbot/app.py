@@ -97,7 +97,14 @@ class App:
             config.message_id_domain,
         )
         self.sent = SentFolder(config.mailbox)
-        self.intake = IntakeService(config, self.sessions, self.outbox, clock, self.sent)
+        self.intake = IntakeService(
+            config,
+            self.sessions,
+            self.outbox,
+            clock,
+            self.sent,
+            smtputf8=self.sender.offers_smtputf8,
+        )
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
         self.reminders.sent = self.sent  # the how-to names the folder intake found

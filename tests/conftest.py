@@ -109,6 +109,12 @@ def smtp_server_auth() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
+def smtp_server_smtputf8() -> Iterator[SmtpSink]:
+    """Like smtp_server, but it offers SMTPUTF8 (RFC 6531): internationalised addresses."""
+    yield from _run_sink(SmtpSink(smtputf8=True))
+
+
+@pytest.fixture
 def pg_url() -> Iterator[str]:
     """SQLAlchemy URL of a new, empty PostgreSQL database, dropped afterwards."""
     # Fail, never skip: a missing PostgreSQL must not turn half the suite green.

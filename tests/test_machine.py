@@ -86,14 +86,18 @@ def test_flufl_finding_needs_an_automatic_sender() -> None:
     assert "flufl.bounce" in verdict.rule
 
 
-def test_delayed_dsn_says_so_in_its_rule() -> None:
+def test_a_delayed_dsn_is_no_bounce_and_says_so_in_its_rule() -> None:
 
     part = Attachment(
         "x", "message/delivery-status", b"Final-Recipient: rfc822; a@b\nAction: delayed\n"
     )
     verdict = classify_machine(replace(HUMAN, attachments=(part,)))
-    assert verdict is not None and verdict.kind == "bounce"
+    # No recipient failed: a delay warning, not a bounce (RFC 3464 §2.3.3).
+    assert verdict is not None and verdict.kind == "delivery-status"
     assert verdict.rule.endswith("action: delayed")
+    failed = Attachment("x", "message/delivery-status", b"Action: delayed\nAction: failed\n")
+    verdict = classify_machine(replace(HUMAN, attachments=(failed,)))
+    assert verdict is not None and verdict.kind == "bounce"
 
 
 def test_precedence_list_and_list_id_are_list_mail() -> None:
@@ -109,3 +113,21 @@ def test_autoreply_is_about_what_it_replies_to() -> None:
     assert verdict == Machine(
         "autoreply", "auto-reply (X-Autoreply header)", ("ours.mailbot@gemeente.example",)
     )
+
+
+def test_a_folded_message_id_quoted_in_a_bounce_is_found() -> None:
+    # RFC 5322 §2.2.3: a relay may fold the quoted original's Message-ID onto its own
+    # line; the bounce is still about that mail.
+    raw = (
+        b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.burger.example\r\n"
+        b"To: klachten@gemeente.example\r\nSubject: failure notice\r\nMessage-ID: <q1@mx>\r\n"
+        b"\r\nHi. This is the qmail-send program at mx.burger.example.\r\n"
+        b"I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+        b"\r\n<tipo@burger.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n"
+        b"--- Below this line is a copy of the message.\r\n\r\n"
+        b"From: klachten@gemeente.example\r\nSubject: Ontvangstmelding\r\n"
+        b"Message-ID:\r\n <176.1.2.mailbot@gemeente.example>\r\n\r\nBeste\r\n"
+    )
+    verdict = classify_machine(parse_mail(raw))
+    assert verdict is not None and verdict.kind == "bounce"
+    assert verdict.about_message_ids == ("176.1.2.mailbot@gemeente.example",)

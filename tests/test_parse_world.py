@@ -266,3 +266,31 @@ def test_quotes_around_a_plain_local_part_are_dropped() -> None:
     assert parsed.sender is not None
     assert parsed.sender.email == "jan.peeters@example.be"
     assert parsed.address_notes == ()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["taro..yamada@docomo.example", "taro.@docomo.example", "jan@example..be"],
+)
+def test_an_address_no_server_can_take_is_noted_as_invalid_with_the_reason(address: str) -> None:
+    # RFC 5321 §4.1.2: a local part is a Dot-string (no empty atoms) or a Quoted-string;
+    # a domain has no empty label. Such an address is kept for staff, and noted.
+    raw = mail(b"From: Taro <" + address.encode() + b">\r\nSubject: Lamp\r\nMessage-ID: <i@x>\r\n")
+    parsed = parse_mail(raw)
+    assert parsed.sender is not None and parsed.sender.email == address
+    [note] = parsed.address_notes
+    assert note.issue is AddressIssue.INVALID
+    assert "period" in note.reason
+
+
+def test_a_local_part_with_an_unquoted_space_is_quoted_and_noted_not_dropped() -> None:
+    # RFC 5322 §3.4.1: a space needs a quoted-string; some webmail forms write it bare.
+    # The address is kept (quoted, as RFC 5321 §4.1.2 wants it) and reported.
+    raw = mail(b"From: Jan <jan peeters@example.be>\r\nSubject: Lamp\r\nMessage-ID: <v@x>\r\n")
+    parsed = parse_mail(raw)
+    assert parsed.sender is not None
+    assert parsed.sender.email == '"jan peeters"@example.be'
+    assert parsed.sender.name == "Jan"
+    [note] = parsed.address_notes
+    assert note.issue is AddressIssue.QUOTED_LOCAL_PART
+    assert note.as_written == "jan peeters@example.be"

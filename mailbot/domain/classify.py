@@ -14,8 +14,9 @@ The order of the rules is the order of this function, top to bottom:
 2. sent folder  mailbot's own mail (Ignore), commands (StaffCommands), an answer or other
                 mail about a case (SentAnswer), anything else (Ignore)
 3. machine mail (domain/machine.py): a bounce (Bounce, with the case of the mail it
-                quotes), a read receipt, an abuse report, an auto-reply or null-sender
-                mail (FollowUp of its case, automatic, or Ignore); list mail goes on to 8
+                quotes), a delay or success DSN, a read receipt, an abuse report, an
+                auto-reply or null-sender mail (FollowUp of its case, automatic, or
+                Ignore); list mail goes on to 8
 4. staff        commands from a verified staff sender (StaffCommands), from an unverified
                 one (RefusedCommands); a verified Bcc copy of an answer (SentAnswer)
 5. Form         the website form's robot

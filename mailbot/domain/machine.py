@@ -16,7 +16,9 @@ from typing import Literal
 
 from mailbot.domain.model import InboundMail
 
-MachineKind = Literal["bounce", "mdn", "arf", "null-sender", "list", "autoreply"]
+# "delivery-status": an RFC 3464 DSN in which no recipient failed (delayed, delivered,
+# relayed, expanded: RFC 3464 §2.3.3); a "bounce" reports a failure.
+MachineKind = Literal["bounce", "delivery-status", "mdn", "arf", "null-sender", "list", "autoreply"]
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ def classify_machine(mail: InboundMail) -> Machine | None:
 
     Rules, most specific first: abuse report (RFC 5965), read receipt (RFC 8098),
     delivery status notification (RFC 3464, with or without report-type, from any
-    sender), non-standard bounce (by its structure: flufl.bounce, X-Failed-Recipients,
-    Exchange's NDR header, or a mail daemon sending back an original), list mail (ezmlm
+    sender: a bounce when a recipient failed, else a delay or success report),
+    non-standard bounce (by its structure: flufl.bounce, X-Failed-Recipients, Exchange's
+    NDR header, or a mail daemon sending back an original), list mail (ezmlm
     Mailing-List, Mailman, RFC 2919 List-Id, Precedence: list), auto-reply (RFC 3834
     Auto-Submitted and older headers), and finally a null sender (RFC 5321 Return-Path: <>).
     """
@@ -131,21 +134,23 @@ def _report(mail: InboundMail) -> tuple[MachineKind, str] | None:
         rule = "RFC 3464 delivery status notification (DSN)"
         if report_type != "delivery-status":
             rule += " without report-type"
-        return "bounce", rule + _dsn_actions(mail)
+        actions = _dsn_actions(mail)
+        if actions and "failed" not in actions:
+            # RFC 3464 §2.3.3: a delay warning or a success report, no failure.
+            return "delivery-status", f"{rule}, action: {', '.join(sorted(actions))}"
+        return "bounce", rule
     return None
 
 
-def _dsn_actions(mail: InboundMail) -> str:
-    """', action: delayed' when no recipient failed for good (RFC 3464 §2.3.3)."""
+def _dsn_actions(mail: InboundMail) -> set[str]:
+    """The Action of each recipient in the delivery-status parts (RFC 3464 §2.3.3)."""
     actions: set[str] = set()
     for attachment in mail.attachments:
         if attachment.content_type in _DSN_PARTS:
             actions.update(
                 a.decode("ascii").lower() for a in _DSN_ACTION.findall(attachment.content)
             )
-    if actions and "failed" not in actions:
-        return f", action: {', '.join(sorted(actions))}"
-    return ""
+    return actions
 
 
 def _from_daemon(mail: InboundMail) -> bool:

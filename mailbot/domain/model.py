@@ -79,6 +79,9 @@ class AddressIssue(enum.StrEnum):
     QUOTED_LOCAL_PART = "quoted_local_part"
     # RFC 5321 §4.1.2: a domain has no trailing dot; the dot was removed (normalised).
     TRAILING_DOT = "trailing_dot"
+    # RFC 5321 §4.1.2: neither a Dot-string nor a Quoted-string, or no valid domain
+    # ("taro..yamada@", "jan.@", "@example..be"): no server may take it, nothing is sent.
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class AddressNote:
     issue: AddressIssue
     address: str  # the address as InboundMail carries it (after normalising)
     as_written: str  # the address as the mail wrote it
+    reason: str = ""  # for INVALID: what is wrong with it
+    # For INTERNATIONALISED with an ASCII local part: the domain as A-labels (RFC 5890),
+    # reachable without SMTPUTF8 ("jan@xn--mchine-bua.example").
+    ascii_form: str = ""
 
 
 @dataclass(frozen=True)

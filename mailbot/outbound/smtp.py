@@ -45,6 +45,7 @@ class SmtpSender:
         self._settings = settings
         self._client: smtplib.SMTP | None = None  # kept open for the rest of a pass
         self._keep = False
+        self._smtputf8: bool | None = None  # offered by the server; None: not asked yet
 
     def _connect(self) -> smtplib.SMTP:
         s = self._settings
@@ -147,7 +148,12 @@ class SmtpSender:
             raise _translate(exc) from exc
         self._client = client
         try:
-            refused = client.sendmail(mail_from, list(recipients), content)
+            options = self._options(client, mail_from, recipients)
+            refused = client.sendmail(mail_from, list(recipients), content, mail_options=options)
+        except SendPermanentError:
+            if not self._keep:
+                self.close()
+            raise
         except smtplib.SMTPServerDisconnected as exc:
             self._client = None
             if not reused:
@@ -165,6 +171,42 @@ class SmtpSender:
             # The mail is out to the others; addresses are personal data: DEBUG only.
             log.warning("smtp: %s of %s recipients refused", len(refused), len(recipients))
             log.debug("smtp: refused recipients: %s", sorted(refused))
+
+    def offers_smtputf8(self) -> bool:
+        """Whether the server offers SMTPUTF8 (RFC 6531), which mail to an internationalised
+        address (RFC 6532) needs. Asked once (EHLO) and remembered; raises
+        SendTemporaryError when the server cannot be asked now."""
+        if self._smtputf8 is not None:
+            return self._smtputf8
+        try:
+            client = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _translate(exc) from exc
+        try:
+            client.ehlo_or_helo_if_needed()
+            offered = self._smtputf8 = client.has_extn("smtputf8")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _translate(exc) from exc
+        finally:
+            _quit(client)
+        return offered
+
+    def _options(
+        self, client: smtplib.SMTP, mail_from: str, recipients: Sequence[str]
+    ) -> list[str]:
+        """MAIL FROM parameters: SMTPUTF8 for an internationalised address (RFC 6531 §3.4),
+        with BODY=8BITMIME, which RFC 6531 §3.1 requires beside it."""
+        if all(a.isascii() for a in (mail_from, *recipients)):
+            return []
+        client.ehlo_or_helo_if_needed()
+        self._smtputf8 = client.has_extn("smtputf8")
+        if not self._smtputf8:
+            s = self._settings
+            raise SendPermanentError(
+                f"SMTP {s.host}:{s.port} does not offer SMTPUTF8 (RFC 6531), which mail to an "
+                "internationalised address (RFC 6532) needs"
+            )
+        return ["SMTPUTF8", "BODY=8BITMIME"] if client.has_extn("8bitmime") else ["SMTPUTF8"]
 
     @contextmanager
     def kept_open(self) -> Iterator[None]:

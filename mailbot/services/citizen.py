@@ -4,13 +4,23 @@ from the website form, a follow-up in a known case, a bounce of our own mail."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from mailbot.config import Config
 from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
 from mailbot.domain.echo import safe_echo
+from mailbot.domain.errors import SendTemporaryError
 from mailbot.domain.form import FormError, parse_form
-from mailbot.domain.model import Address, CaseState, Channel, MessageKind, Outcome
+from mailbot.domain.model import (
+    Address,
+    AddressIssue,
+    CaseState,
+    Channel,
+    InboundMail,
+    MessageKind,
+    Outcome,
+)
 from mailbot.domain.ports import Clock
 from mailbot.domain.triage import hints
 from mailbot.persistence import cases as case_queries
@@ -35,8 +45,10 @@ class CitizenMail:
         notices: StaffNotices,
         clock: Clock,
         new_state: CaseState = CaseState.RECEIVED,
+        smtputf8: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        self.smtputf8 = smtputf8  # asks the SMTP server (see _route)
         self.outbox = outbox
         self.notices = notices
         self.clock = clock
@@ -113,6 +125,7 @@ class CitizenMail:
         no_receipt = decision.no_receipt
         if sender and not email:
             no_receipt = no_receipt or f"the sender address is longer than {MAX_ADDRESS} characters"
+        no_receipt = no_receipt or _invalid_sender(mail)
         who = Address(case.citizen_email, name)
         return self._finish(session, arrival, case, who, mail.body_text, no_receipt, True)
 
@@ -130,7 +143,12 @@ class CitizenMail:
         if self.new_state is CaseState.IMPORTED:
             no_receipt = "imported with the mailbox's backlog: nobody was mailed"
         if no_receipt is None:
-            no_receipt = self._too_late(case) or self._over_limit(session, case, citizen)
+            no_receipt = self._too_late(case)
+        if no_receipt is None:
+            route = self._route(arrival.mail, citizen)
+            no_receipt, citizen = (route, citizen) if isinstance(route, str) else (None, route)
+        if no_receipt is None:
+            no_receipt = self._over_limit(session, case, citizen)
         if no_receipt is None:
             self._receipt(session, arrival, case, citizen, threaded)
         triage = hints(
@@ -158,6 +176,39 @@ class CitizenMail:
                 "answer the citizen yourself"
             )
         return None
+
+    def _route(self, mail: InboundMail, citizen: Address) -> Address | str:
+        """Where the receipt goes, or why it cannot go anywhere. An internationalised
+        address (RFC 6532) needs a server that offers SMTPUTF8 (RFC 6531); when only its
+        domain is, the domain's A-labels (RFC 5891) reach it through any server. Decided
+        before queueing, so no receipt waits in the outbox for a server that will never
+        take it; when the server cannot be asked now, the receipt is queued and dispatch
+        fails it for good if SMTPUTF8 is missing."""
+        if citizen.email.isascii() or self.smtputf8 is None:
+            return citizen
+        try:
+            offered: bool | None = self.smtputf8()
+        except SendTemporaryError as exc:
+            log.warning("intake: cannot ask the SMTP server about SMTPUTF8 now: %s", exc)
+            offered = None
+        if offered:
+            return citizen
+        ascii_form = next(
+            (
+                n.ascii_form
+                for n in mail.address_notes
+                if n.issue is AddressIssue.INTERNATIONALISED and n.address == citizen.email
+            ),
+            "",
+        )
+        if ascii_form:
+            return Address(ascii_form, citizen.name)
+        if offered is None:
+            return citizen
+        return (
+            "the address is internationalised (RFC 6532) and our SMTP server does not "
+            "offer SMTPUTF8 (RFC 6531), which mail to it needs"
+        )
 
     def _over_limit(self, session: Session, case: CaseRow, citizen: Address) -> str | None:
         """Limits that stop mail loops and abuse: per address a day, per mail domain an
@@ -212,3 +263,11 @@ class CitizenMail:
             deadline=case.deadline,
             coordinator=self.config.staff.coordinator,
         )
+
+
+def _invalid_sender(mail: InboundMail) -> str | None:
+    """Why the sender's address may not be written to (RFC 5321 §4.1.2), if so."""
+    for note in mail.address_notes:
+        if note.header == "From" and note.issue is AddressIssue.INVALID:
+            return f"the sender address is not a valid mailbox (RFC 5321): {note.reason}"
+    return None

@@ -143,7 +143,10 @@ class IntakeService:
         clock: Clock,
         sent: SentFolder | None = None,
         backlog: Backlog | None = None,
+        smtputf8: Callable[[], bool] | None = None,
     ) -> None:
+        """smtputf8 asks the SMTP server whether it offers SMTPUTF8 (RFC 6531), before a
+        receipt to an internationalised address is queued; None: nobody can tell here."""
         self.config = config
         self.sessions = sessions
         self.clock = clock
@@ -157,7 +160,7 @@ class IntakeService:
                 CaseState.IMPORTED,
             )
         self.notices = StaffNotices(config, outbox, clock)
-        citizen = CitizenMail(config, outbox, self.notices, clock, new_state)
+        citizen = CitizenMail(config, outbox, self.notices, clock, new_state, smtputf8)
         staff = StaffMail(config, outbox, self.notices, clock)
         self.handlers: dict[type, Handler] = {
             Duplicate: _recorded(Outcome.DUPLICATE),

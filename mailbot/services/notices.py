@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from mailbot.config import Config
-from mailbot.domain.model import Address, CaseState, InboundMail, MailboxMessage, MessageKind
+from mailbot.domain.model import (
+    Address,
+    AddressIssue,
+    CaseState,
+    InboundMail,
+    MailboxMessage,
+    MessageKind,
+)
 from mailbot.domain.ports import Clock
 from mailbot.domain.quoting import first_lines, trim_quoted
 from mailbot.persistence.session import Session
@@ -59,6 +66,7 @@ class StaffNotices:
             no_receipt_reason=no_receipt,
             hints=list(hints),
             other_reply_to=other_reply_to(mail),
+            address_notes=address_lines(mail),
         )
 
     def follow_up(self, session: Session, case: CaseRow, mail: InboundMail, at: datetime) -> bool:
@@ -147,6 +155,40 @@ def other_reply_to(mail: InboundMail) -> str | None:
     sender = mail.sender.email.lower() if mail.sender else ""
     others = [str(a) for a in mail.reply_to if a.email.lower() != sender]
     return ", ".join(others) or None
+
+
+def address_lines(mail: InboundMail) -> list[str]:
+    """What staff should know about the citizen's address before they write to it."""
+    lines = []
+    for note in mail.address_notes:
+        where = "afzender (From)" if note.header == "From" else "antwoordadres (Reply-To)"
+        if note.issue is AddressIssue.TRAILING_DOT:
+            lines.append(
+                f"Het adres van de {where} eindigde op een punt ({note.as_written}); "
+                f"mailbot gebruikt {note.address}."
+            )
+        elif note.issue is AddressIssue.QUOTED_LOCAL_PART:
+            lines.append(
+                f"Het adres van de {where}, {note.address}, heeft een deel tussen "
+                "aanhalingstekens: geldig, maar veel mailservers weigeren het. Komt er een "
+                "foutmelding, zoek dan een ander adres van de indiener."
+            )
+        elif note.issue is AddressIssue.INVALID:
+            lines.append(
+                f"Het adres van de {where}, {note.address}, is geen geldig mailadres "
+                f"(RFC 5321: {note.reason}); mailbot stuurt er niets naartoe."
+            )
+        elif note.ascii_form:
+            lines.append(
+                f"Het adres van de {where}, {note.address}, heeft een domeinnaam met letters "
+                f"buiten ASCII; zonder SMTPUTF8 schrijft mailbot naar {note.ascii_form}."
+            )
+        else:
+            lines.append(
+                f"Het adres van de {where}, {note.address}, bevat letters buiten ASCII "
+                "(RFC 6532): mail ernaar kan alleen via een mailserver met SMTPUTF8."
+            )
+    return lines
 
 
 def citizen_label(case: CaseRow) -> str:

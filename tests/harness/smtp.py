@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
@@ -114,7 +114,10 @@ class _SinkHandler:
             return refusal
         # decode_data=False: original_content holds the bytes exactly as received
         data = envelope.original_content or b""
-        message = BytesParser(policy=email.policy.default).parsebytes(data)
+        if envelope.smtp_utf8:  # RFC 6532: UTF-8 headers, read as the text they are
+            message = Parser(policy=email.policy.default).parsestr(data.decode("utf-8"))
+        else:
+            message = BytesParser(policy=email.policy.default).parsebytes(data)
         assert isinstance(message, EmailMessage)
         auth_login = None
         if isinstance(session.auth_data, LoginPassword):
@@ -194,8 +197,11 @@ class SmtpSink:
         auth: tuple[str, str] | None = None,
         host: str = LOCALHOST,
         oauth: TokenEndpoint | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.host = host
+        #: smtputf8: offer SMTPUTF8 (RFC 6531) in EHLO and take UTF-8 addresses with it
+        self.smtputf8 = smtputf8
         self.port = 0
         self.username: str | None = auth[0] if auth else None
         self.password: str | None = auth[1] if auth else None
@@ -207,12 +213,14 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def __repr__(self) -> str:
-        return f"<SmtpSink {self.host}:{self.port} auth={self.auth_required}>"
+        return (
+            f"<SmtpSink {self.host}:{self.port} auth={self.auth_required} smtputf8={self.smtputf8}>"
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self, attempts: int = 3) -> None:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.auth_required:
             # auth_required stays False: aiosmtpd warns when AUTH is required without
             # TLS, and warnings are errors here. handle_MAIL enforces AUTH instead (530).

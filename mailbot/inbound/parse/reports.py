@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 if logging.getLogger("flufl.bounce").level == logging.NOTSET:
     logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
-_BODY_MESSAGE_ID = re.compile(r"^[ \t>]*Message-I[Dd][ \t]*:[ \t]*<([^<>\s]+)>", re.MULTILINE)
+# The field may be folded onto the next line (RFC 5322 §2.2.3), also in a quoted copy.
+_BODY_MESSAGE_ID = re.compile(
+    r"^[ \t>]*Message-I[Dd][ \t]*:[ \t]*(?:\r?\n[ \t>]*[ \t]+)?<([^<>\s]+)>",
+    re.MULTILINE | re.IGNORECASE,
+)
 # Where a DSN puts the original message (RFC 3464 §2, RFC 6522 §3, RFC 6533 §6); an ARF
 # report (RFC 5965 §2) uses the same two forms.
 _ORIGINAL_TYPES = MESSAGE_TYPES | {"text/rfc822-headers", "message/global-headers"}
