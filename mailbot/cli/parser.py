@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(sub, common)
     _add_outbox(sub, common)
     _add_backlog(sub, common)
+    _add_sent(sub, common)
     records.add_parsers(sub, parents=[common])  # register, report, privacy
     return parser
 
@@ -233,6 +234,25 @@ def _add_backlog(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     imp.add_argument("--before", type=iso_date, metavar="YYYY-MM-DD", help="default: now")
     imp.add_argument("--dry-run", action="store_true", help="count only; store and move nothing")
     imp.set_defaults(handler=jobs.backlog_import)
+
+
+def _add_sent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    sent = sub.add_parser(
+        "sent", parents=[common], help="the sent folder watched for answers and commands"
+    )
+    sent_sub = sent.add_subparsers(dest="sent_command", metavar="ACTION", required=True)
+    rescan = sent_sub.add_parser(
+        "rescan",
+        parents=[common],
+        help="read the sent folder again from a date on, at the next pass",
+        description="The sent folder is read from the moment it is first watched: answers "
+        "already there are skipped. This makes the next pass (of the running daemon, or "
+        "`mailbot run --once`) read the sent folder's mail from --since on: answers are "
+        "stored on their case and stop its reminders; mail already stored is recognised "
+        "and handled once. Example: mailbot sent rescan --since 2026-11-01",
+    )
+    rescan.add_argument("--since", type=iso_date, required=True, metavar="YYYY-MM-DD")
+    rescan.set_defaults(handler=jobs.sent_rescan)
 
 
 def _add_outbox(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     app = open_app(ctx)
-    app.upgrade_schema()
+    if args.once:
+        app.upgrade_schema()
+    elif not app.wait_for_database():  # the service waits for it, it does not exit
+        return EXIT_OK
     waiting = app.backlog_waiting()
     if waiting.blocks_start:
         say_error(backlog_warning(waiting, ctx.config.mailbox.folder))
