@@ -37,6 +37,8 @@ def proxy_to_postgresql(port: int) -> Iterator[None]:
     server = socket.create_server((LOCALHOST, port))
     server.settimeout(0.2)
     stop = threading.Event()
+    opened: list[socket.socket] = []
+    pipes: list[threading.Thread] = []
 
     def serve() -> None:
         while not stop.is_set():
@@ -45,8 +47,10 @@ def proxy_to_postgresql(port: int) -> Iterator[None]:
             except TimeoutError:
                 continue
             upstream = socket.create_connection(("127.0.0.1", 5432))
+            opened.extend((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+                pipes.append(threading.Thread(target=_pipe, args=(a, b), daemon=True))
+                pipes[-1].start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -56,6 +60,13 @@ def proxy_to_postgresql(port: int) -> Iterator[None]:
         stop.set()
         thread.join()
         server.close()
+        for sock in opened:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for pipe in pipes:
+            pipe.join(timeout=10)
+        for sock in opened:
+            sock.close()
 
 
 @contextlib.contextmanager

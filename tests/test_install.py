@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness import Mailbox, SmtpSink
-from support.unit import ROOT, testable_unit, verify_unit
+from support.unit import ROOT, unit_pointing_at, verify_unit
 
 from mailbot.config import MAILBOX_CREDENTIAL
 
@@ -32,6 +32,7 @@ def _run(*args: str | Path, env: Mapping[str, str] | None = None, timeout: float
         timeout=timeout,
         check=False,
         env={**os.environ, **env} if env else None,
+        cwd="/",  # not the checkout: its mailbot/ must not be what answers
     )
     assert done.returncode == 0, f"{args}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -110,7 +111,7 @@ def _check_and_verify(
     assert "imap: " in checked and "logged in as" in checked
     assert "smtp: " in checked and "all checks passed" in checked
     assert "does not exist yet" in checked and not state.exists()  # check created nothing
-    verify_unit(testable_unit(tmp_path, mailbot))
+    verify_unit(unit_pointing_at(tmp_path, mailbot))
 
 
 def test_the_readme_install_with_the_package_built_from_the_checkout(
@@ -127,7 +128,6 @@ def test_the_readme_install_with_the_package_built_from_the_checkout(
         "install",
         "--quiet",
         "--no-deps",
-        "--no-build-isolation",
         "--target",
         target,
         source,

@@ -29,7 +29,7 @@ import pytest
 from harness import Mailbox, SmtpSink
 from support.app import write_config
 from support.mails import ARRIVED, complaint
-from support.unit import INSTALLED_MAILBOT, UNIT, systemd_analyze, testable_unit, verify_unit
+from support.unit import INSTALLED_MAILBOT, UNIT, systemd_analyze, unit_pointing_at, verify_unit
 from support.waiting import wait_until
 
 from mailbot.config import MAILBOX_CREDENTIAL, SMTP_CREDENTIAL
@@ -606,13 +606,13 @@ def test_unit_has_what_operations_rely_on() -> None:
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
-    verify_unit(testable_unit(tmp_path))
+    verify_unit(unit_pointing_at(tmp_path))
 
 
 def test_systemd_analyze_verify_catches_mistakes(tmp_path: Path) -> None:
     # The check above can fail: a misspelt key and a wrong value are reported.
     analyze = systemd_analyze()
-    unit = testable_unit(tmp_path)
+    unit = unit_pointing_at(tmp_path)
     text = unit.read_text(encoding="utf-8")
     text = text.replace("WatchdogSec=60", "WatchdogSec=sixty")
     text = text.replace("NoNewPrivileges=yes", "NoNewPriviliges=yes")
@@ -630,7 +630,7 @@ def test_systemd_analyze_verify_catches_mistakes(tmp_path: Path) -> None:
 
 def test_systemd_analyze_security_rates_the_unit_ok(tmp_path: Path) -> None:
     analyze = systemd_analyze()
-    unit = testable_unit(tmp_path)
+    unit = unit_pointing_at(tmp_path)
     result = subprocess.run(
         # --threshold: exit non-zero when the exposure (0.0 to 10.0) is above 2.0.
         [analyze, "security", "--offline=yes", "--threshold=20", "--no-pager", os.fspath(unit)],

@@ -28,7 +28,7 @@ def systemd_analyze() -> str:
     return found
 
 
-def testable_unit(directory: Path, mailbot: Path | None = None) -> Path:
+def unit_pointing_at(directory: Path, mailbot: Path | None = None) -> Path:
     """deploy/mailbot.service with ExecStart= pointing at `mailbot` (default: this venv's),
     since systemd-analyze verify checks that the program exists. Nothing else changes."""
     mailbot = mailbot or Path(sys.executable).parent / "mailbot"
