@@ -568,6 +568,7 @@ def test_unit_has_what_operations_rely_on() -> None:
         "WatchdogSec": "60",
         "Restart": "on-failure",
         "RestartSec": "5",
+        "RestartPreventExitStatus": "2",
         "TimeoutStopSec": "30",
         "DynamicUser": "yes",
         "StateDirectory": "mailbot",
