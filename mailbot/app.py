@@ -234,6 +234,8 @@ class App:
     def backlog_waiting(self) -> BacklogCount:
         """How many old mails wait, and whether a first start must refuse (go-live)."""
         backlog = BacklogImport(self.config, self.sessions, self.outbox, self.clock)
+        if not backlog.first_start():  # a restart is never refused: no need to log in
+            return BacklogCount(0, self.config.intake.backlog_limit, first_start=False)
         with self.mailbox() as mailbox:
             return backlog.waiting(mailbox)
 

@@ -8,7 +8,6 @@ import contextlib
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from harness import LOCALHOST, Mailbox, SmtpSink, free_port
 from support.app import write_config
+from support.daemon import daemon
 from support.mails import complaint
 from support.waiting import wait_until
 
@@ -69,26 +69,6 @@ def proxy_to_postgresql(port: int) -> Iterator[None]:
             sock.close()
 
 
-@contextlib.contextmanager
-def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
 def _waits_then_carries_on(
     proc: subprocess.Popen[bytes], log: Path, smtp: SmtpSink, expected: str
 ) -> list[str]:
@@ -110,7 +90,7 @@ def test_sqlite_in_a_folder_that_appears_later(
     config = write_config(tmp_path, mailbox, smtp_server, f"sqlite:///{state / 'm.sqlite3'}")
     mailbox.append("INBOX", complaint("An Peeters", CITIZEN, "Vuilnisophaling"))
     log = tmp_path / "daemon.log"
-    with daemon(config, log) as proc:
+    with daemon(config, log, stop_within=60) as proc:
         _waits_then_carries_on(proc, log, smtp_server, f"the folder {state} does not exist")
         state.mkdir()  # e.g. a mount that comes up late
         wait_until(
@@ -128,7 +108,7 @@ def test_postgresql_that_comes_up_later(
     config = write_config(tmp_path, mailbox, smtp_server, url)
     mailbox.append("INBOX", complaint("An Peeters", CITIZEN, "Vuilnisophaling"))
     log = tmp_path / "daemon.log"
-    with daemon(config, log) as proc:
+    with daemon(config, log, stop_within=60) as proc:
         _waits_then_carries_on(proc, log, smtp_server, f"127.0.0.1:{port}")
         with proxy_to_postgresql(port):
             wait_until(

@@ -216,11 +216,16 @@ def _add_jobs(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     rem.set_defaults(handler=jobs.reminders, mail_secrets=UNLESS_DRY_RUN)
 
 
+def _group(
+    sub: Subparsers, common: argparse.ArgumentParser, name: str, help_text: str
+) -> Subparsers:
+    """A command group such as `mailbot backlog ACTION`."""
+    group = sub.add_parser(name, parents=[common], help=help_text)
+    return group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+
+
 def _add_backlog(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    backlog = sub.add_parser(
-        "backlog", parents=[common], help="the mail already in the mailbox at go-live"
-    )
-    backlog_sub = backlog.add_subparsers(dest="backlog_command", metavar="ACTION", required=True)
+    backlog_sub = _group(sub, common, "backlog", "the mail already in the mailbox at go-live")
     imp = backlog_sub.add_parser(
         "import",
         parents=[common],
@@ -237,10 +242,7 @@ def _add_backlog(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _add_sent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    sent = sub.add_parser(
-        "sent", parents=[common], help="the sent folder watched for answers and commands"
-    )
-    sent_sub = sent.add_subparsers(dest="sent_command", metavar="ACTION", required=True)
+    sent_sub = _group(sub, common, "sent", "the sent folder watched for answers and commands")
     rescan = sent_sub.add_parser(
         "rescan",
         parents=[common],

@@ -29,19 +29,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     app = open_app(ctx)
     if args.once:
         app.upgrade_schema()
+        if not app.leadership.acquire():
+            say_error(
+                "another instance is active on this database; `run --once` would compete with it"
+            )
+            return EXIT_FAILURE
     elif not app.wait_for_database():  # the service waits for it, it does not exit
         return EXIT_OK
-    waiting = app.backlog_waiting()
-    if waiting.blocks_start:
-        say_error(backlog_warning(waiting, ctx.config.mailbox.folder))
-        return EXIT_USAGE
-    if not args.once:
-        app.run_forever()
-        return EXIT_OK
-    if not app.leadership.acquire():
-        say_error("another instance is active on this database; `run --once` would compete with it")
-        return EXIT_FAILURE
     try:
+        waiting = app.backlog_waiting()  # on a first start, the first login of this run
+        if waiting.blocks_start:
+            say_error(backlog_warning(waiting, ctx.config.mailbox.folder))
+            return EXIT_USAGE
+        if not args.once:
+            app.run_forever()
+            return EXIT_OK
         report = app.run_once()
     except MailboxLoginError as exc:
         app.warn_login_failed(exc)
