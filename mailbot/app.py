@@ -16,22 +16,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailbot.auth.factory import provider_from_config
 from mailbot.auth.tokens import TokenProvider
 from mailbot.config import Config
-from mailbot.daemon import Daemon
+from mailbot.daemon import Daemon, wait_for_database
 from mailbot.domain.errors import MailbotError
 from mailbot.domain.model import Address
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
-from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
+from mailbot.persistence.db import make_engine, make_sessionmaker, unreachable_reason, upgrade
 from mailbot.persistence.lock import Leadership
 from mailbot.persistence.status import StatusFacts, read_status, record_heartbeat
 from mailbot.runtime.metrics import Metrics
-from mailbot.runtime.systemd import Health
+from mailbot.runtime.systemd import Health, Notifier
 from mailbot.services.alerts import AlertService
 from mailbot.services.backlog import BacklogCount, BacklogImport
 from mailbot.services.dispatch import Dispatcher, DispatchStats
-from mailbot.services.intake import IntakeService, PassStats
+from mailbot.services.intake import IntakeService, PassStats, SentRescan
 from mailbot.services.outbox import Outbox
 from mailbot.services.reminders import ReminderPlan, ReminderService
 from mailbot.services.retention import RetentionReport, RetentionService
@@ -137,6 +137,14 @@ class App:
     def upgrade_schema(self) -> None:
         upgrade(self.engine)
 
+    def wait_for_database(self) -> bool:
+        """`mailbot run` at start: the schema upgraded, retrying with backoff while the
+        database is unreachable; False when stopped meanwhile."""
+        url = self.config.database.url
+        return wait_for_database(
+            self.upgrade_schema, lambda exc: unreachable_reason(url, exc), self.stop, Notifier()
+        )
+
     @property
     def active(self) -> bool:
         """This instance holds the leadership lock and is not stopping."""
@@ -225,9 +233,16 @@ class App:
             self.dispatch_pass()  # the one summary for the coordinator
         return stats
 
+    def sent_rescan(self, since: datetime) -> SentRescan:
+        """`mailbot sent rescan --since DATE`: the next pass reads the sent folder from then."""
+        with self.mailbox() as mailbox:
+            return self.intake.rescan_sent(mailbox, since)
+
     def backlog_waiting(self) -> BacklogCount:
         """How many old mails wait, and whether a first start must refuse (go-live)."""
         backlog = BacklogImport(self.config, self.sessions, self.outbox, self.clock)
+        if not backlog.first_start():  # a restart is never refused: no need to log in
+            return BacklogCount(0, self.config.intake.backlog_limit, first_start=False)
         with self.mailbox() as mailbox:
             return backlog.waiting(mailbox)
 

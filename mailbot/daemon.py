@@ -12,13 +12,14 @@ import logging
 import random
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from mailbot.config import Config
 from mailbot.domain.errors import MailbotError, MailboxLoginError, MailboxUnavailableError
@@ -32,7 +33,7 @@ from mailbot.services.reminders import ReminderPlan
 from mailbot.services.retention import RetentionReport
 from mailbot.services.sentfolder import SentFolder
 
-__all__ = ["Backoff", "Daemon", "Operations"]
+__all__ = ["Backoff", "Daemon", "Operations", "wait_for_database"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ DISPATCH_INTERVAL = 15.0  # seconds between retries of the outbox; new mail is s
 IDLE_RENEW = 25 * 60.0  # re-issue IDLE well before the 30-minute server timeout (RFC 2177)
 IDLE_SLICE = 2.0  # seconds per IDLE wait, so a stop request is noticed quickly
 BACKOFF_MAX = 60.0  # the longest wait between two reconnects
+DATABASE_BACKOFF_MAX = 30.0  # the longest wait between two tries of the database at start
 REMINDERS_INTERVAL = 3600.0  # the hourly reminders pass
 # systemd's watchdog: a loop is unhealthy (the pings stop, systemd restarts mailbot) when it
 # has not completed a pass for three of its intervals plus this margin, which leaves room for
@@ -97,6 +99,31 @@ class Backoff:
         if self.failures:
             log.info("%s: back after %s failed attempts", self.what, self.failures)
         self.failures = 0
+
+
+def wait_for_database(
+    upgrade: Callable[[], None],
+    describe: Callable[[Exception], str],
+    stop: threading.Event,
+    notifier: Notifier,
+) -> bool:
+    """`mailbot run` at start: upgrade the schema, retrying with backoff while the database
+    is unreachable (PostgreSQL not up yet, the SQLite folder not mounted yet) instead of
+    exiting. One warning line when it first fails, one info line when it is back. False
+    when told to stop meanwhile. (Under systemd, TimeoutStartSec= still bounds the wait:
+    systemd then restarts mailbot, which waits again.)"""
+    backoff = Backoff("database", maximum=DATABASE_BACKOFF_MAX)
+    while not stop.is_set():
+        try:
+            upgrade()
+        except OperationalError as exc:
+            reason = describe(exc)
+            notifier.status(f"starting: waiting for the database ({reason})")
+            stop.wait(backoff.failed(MailbotError(f"{reason}; mailbot waits for it")))
+            continue
+        backoff.succeeded()
+        return True
+    return False
 
 
 class Daemon:

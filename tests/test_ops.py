@@ -6,39 +6,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from harness import Mailbox, ReceivedMail, SmtpSink
 from support.app import COORDINATOR, mailbot, write_config
 from support.clock import fake_now
+from support.daemon import daemon
 from support.mails import ARRIVED, body_text, complaint
 from support.waiting import wait_until
-
-
-@contextmanager
-def daemon(config: Path, log: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mailbot", "--config", str(config), *options, "run"],
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def receipts(smtp: SmtpSink) -> list[ReceivedMail]:

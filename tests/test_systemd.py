@@ -13,7 +13,6 @@ import logging
 import os
 import platform
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ import pytest
 from harness import Mailbox, SmtpSink
 from support.app import write_config
 from support.mails import ARRIVED, complaint
+from support.unit import INSTALLED_MAILBOT, UNIT, systemd_analyze, unit_pointing_at, verify_unit
 from support.waiting import wait_until
 
 from mailbot.config import MAILBOX_CREDENTIAL, SMTP_CREDENTIAL
@@ -44,8 +44,6 @@ from mailbot.runtime.systemd import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-UNIT = ROOT / "deploy" / "mailbot.service"
-INSTALLED_MAILBOT = "/opt/mailbot/venv/bin/mailbot"
 
 RECEIVE_TIMEOUT = 5.0  # seconds; a datagram on the same machine arrives in microseconds
 
@@ -570,6 +568,7 @@ def test_unit_has_what_operations_rely_on() -> None:
         "WatchdogSec": "60",
         "Restart": "on-failure",
         "RestartSec": "5",
+        "RestartPreventExitStatus": "2",
         "TimeoutStopSec": "30",
         "DynamicUser": "yes",
         "StateDirectory": "mailbot",
@@ -607,57 +606,14 @@ def test_unit_has_what_operations_rely_on() -> None:
     assert _one(settings, "Install", "WantedBy") == "multi-user.target"
 
 
-def _systemd_analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        pytest.fail(
-            "systemd-analyze is missing, so deploy/mailbot.service cannot be checked: install "
-            "Debian's systemd package (apt-get install --no-install-recommends systemd; "
-            "scripts/test does this). systemd does not have to be running.",
-            pytrace=False,
-        )
-    return found
-
-
-def _testable_unit(tmp_path: Path) -> Path:
-    """deploy/mailbot.service with ExecStart= pointing at this venv's mailbot, since
-    systemd-analyze verify checks that the program exists. Nothing else changes."""
-    mailbot = Path(sys.executable).parent / "mailbot"
-    if not os.access(mailbot, os.X_OK):
-        pytest.fail(f"{mailbot} is missing: pip install -e . into this venv", pytrace=False)
-    text = UNIT.read_text(encoding="utf-8")
-    assert text.count(f"ExecStart={INSTALLED_MAILBOT} ") == 1
-    unit = tmp_path / "mailbot.service"  # the file name is the unit name
-    unit.write_text(
-        text.replace(f"ExecStart={INSTALLED_MAILBOT} ", f"ExecStart={mailbot} "),
-        encoding="utf-8",
-    )
-    return unit
-
-
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
-    analyze = _systemd_analyze()
-    unit = _testable_unit(tmp_path)
-    result = subprocess.run(
-        [analyze, "verify", "--man=no", os.fspath(unit)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    output = (result.stdout + result.stderr).strip()
-    # systemd 252 exits 0 on unknown keys and unparsable values, it only prints a warning:
-    # any line about our file counts as a failure too.
-    ours = [line for line in output.splitlines() if "mailbot" in line]
-    assert result.returncode == 0 and not ours, (
-        f"systemd-analyze verify {unit} (exit {result.returncode}):\n{output}"
-    )
+    verify_unit(unit_pointing_at(tmp_path))
 
 
 def test_systemd_analyze_verify_catches_mistakes(tmp_path: Path) -> None:
     # The check above can fail: a misspelt key and a wrong value are reported.
-    analyze = _systemd_analyze()
-    unit = _testable_unit(tmp_path)
+    analyze = systemd_analyze()
+    unit = unit_pointing_at(tmp_path)
     text = unit.read_text(encoding="utf-8")
     text = text.replace("WatchdogSec=60", "WatchdogSec=sixty")
     text = text.replace("NoNewPrivileges=yes", "NoNewPriviliges=yes")
@@ -674,8 +630,8 @@ def test_systemd_analyze_verify_catches_mistakes(tmp_path: Path) -> None:
 
 
 def test_systemd_analyze_security_rates_the_unit_ok(tmp_path: Path) -> None:
-    analyze = _systemd_analyze()
-    unit = _testable_unit(tmp_path)
+    analyze = systemd_analyze()
+    unit = unit_pointing_at(tmp_path)
     result = subprocess.run(
         # --threshold: exit non-zero when the exposure (0.0 to 10.0) is above 2.0.
         [analyze, "security", "--offline=yes", "--threshold=20", "--no-pager", os.fspath(unit)],

@@ -8,7 +8,7 @@ from datetime import date, tzinfo
 from typing import Any
 
 from mailbot.cli.wiring import EXIT_FAILURE, EXIT_OK, Context, open_database, say_error
-from mailbot.domain.model import CaseState, CaseSummary
+from mailbot.domain.model import AuditEntry, CaseState, CaseSummary
 from mailbot.domain.quoting import trim_quoted
 
 
@@ -28,6 +28,7 @@ def list_cases(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def show_case(args: argparse.Namespace, ctx: Context) -> int:
+    from mailbot.persistence import audit
     from mailbot.persistence import cases as repo
 
     database = open_database(ctx)
@@ -38,10 +39,14 @@ def show_case(args: argparse.Namespace, ctx: Context) -> int:
             say_error(f"no case {args.reference}")
             return EXIT_FAILURE
         summary = repo.case_summary(case, with_messages=True)
+        entries = audit.trail(session, case.id)
     if args.json:
-        print(json.dumps(case_json(summary, tz, messages=True), ensure_ascii=False, indent=2))
+        data = case_json(summary, tz, messages=True)
+        data["audit"] = [audit_json(e, tz) for e in entries]
+        print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print_case(summary, tz)
+        print_audit(entries, tz)
     return EXIT_OK
 
 
@@ -86,6 +91,34 @@ def case_json(case: CaseSummary, tz: tzinfo, messages: bool = False) -> dict[str
             for m in case.messages
         ]
     return data
+
+
+def audit_json(entry: AuditEntry, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "at": _iso(entry.at, tz),
+        "actor": entry.actor,
+        "action": entry.action,
+        "state_before": entry.state_before,
+        "state_after": entry.state_after,
+        "rule": entry.rule,
+        "message_id": entry.message_id,
+    }
+
+
+def print_audit(entries: list[AuditEntry], tz: tzinfo) -> None:
+    """The audit trail in time order: when, who, action, state before -> after, rule and
+    the mail that caused it."""
+    print("\nAudit trail:")
+    if not entries:
+        print("  (none recorded)")
+    for e in entries:
+        at = e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+        change = f"{e.state_before or '-'} -> {e.state_after or '-'}"
+        print(f"  {at}  {e.actor}  {e.action}  {change}")
+        if e.rule:
+            print(f"    rule: {e.rule}")
+        if e.message_id:
+            print(f"    mail: {e.message_id}")
 
 
 def print_table(cases: list[CaseSummary], tz: tzinfo) -> None:

@@ -1,4 +1,5 @@
-"""`mailbot reminders` and `mailbot retention`: the daily jobs, by hand."""
+"""`mailbot reminders` and `mailbot retention` (the daily jobs, by hand), `backlog import`
+and `sent rescan`."""
 
 from __future__ import annotations
 
@@ -66,6 +67,24 @@ def backlog_import(args: argparse.Namespace, ctx: Context) -> int:
     if not args.dry_run and stats.seen:
         print("nobody was mailed but the coordinator (one summary); list them with:")
         print("  mailbot cases list --state imported")
+    return EXIT_OK
+
+
+def sent_rescan(args: argparse.Namespace, ctx: Context) -> int:
+    """`mailbot sent rescan --since DATE`: the next pass reads the sent folder from DATE."""
+    from datetime import datetime, time
+
+    from mailbot.persistence.db import upgrade
+
+    app = open_app(ctx)
+    upgrade(app.engine)
+    since = datetime.combine(args.since, time(0), ctx.config.cases.timezone)
+    rescan = app.sent_rescan(since)
+    print(
+        f"sent folder {rescan.folder}: the next pass reads its {rescan.waiting} mail(s) "
+        f"from {args.since.isoformat()} on (from uid {rescan.after + 1}); mail already "
+        "stored is recognised and not handled twice"
+    )
     return EXIT_OK
 
 

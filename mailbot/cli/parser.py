@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(sub, common)
     _add_outbox(sub, common)
     _add_backlog(sub, common)
+    _add_sent(sub, common)
     records.add_parsers(sub, parents=[common])  # register, report, privacy
     return parser
 
@@ -215,11 +216,16 @@ def _add_jobs(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     rem.set_defaults(handler=jobs.reminders, mail_secrets=UNLESS_DRY_RUN)
 
 
+def _group(
+    sub: Subparsers, common: argparse.ArgumentParser, name: str, help_text: str
+) -> Subparsers:
+    """A command group such as `mailbot backlog ACTION`."""
+    group = sub.add_parser(name, parents=[common], help=help_text)
+    return group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+
+
 def _add_backlog(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    backlog = sub.add_parser(
-        "backlog", parents=[common], help="the mail already in the mailbox at go-live"
-    )
-    backlog_sub = backlog.add_subparsers(dest="backlog_command", metavar="ACTION", required=True)
+    backlog_sub = _group(sub, common, "backlog", "the mail already in the mailbox at go-live")
     imp = backlog_sub.add_parser(
         "import",
         parents=[common],
@@ -233,6 +239,22 @@ def _add_backlog(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     imp.add_argument("--before", type=iso_date, metavar="YYYY-MM-DD", help="default: now")
     imp.add_argument("--dry-run", action="store_true", help="count only; store and move nothing")
     imp.set_defaults(handler=jobs.backlog_import)
+
+
+def _add_sent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    sent_sub = _group(sub, common, "sent", "the sent folder watched for answers and commands")
+    rescan = sent_sub.add_parser(
+        "rescan",
+        parents=[common],
+        help="read the sent folder again from a date on, at the next pass",
+        description="The sent folder is read from the moment it is first watched: answers "
+        "already there are skipped. This makes the next pass (of the running daemon, or "
+        "`mailbot run --once`) read the sent folder's mail from --since on: answers are "
+        "stored on their case and stop its reminders; mail already stored is recognised "
+        "and handled once. Example: mailbot sent rescan --since 2026-11-01",
+    )
+    rescan.add_argument("--since", type=iso_date, required=True, metavar="YYYY-MM-DD")
+    rescan.set_defaults(handler=jobs.sent_rescan)
 
 
 def _add_outbox(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -27,40 +27,27 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     app = open_app(ctx)
-    app.upgrade_schema()
-    if args.once and not app.leadership.acquire():
-        say_error("another instance is active on this database; `run --once` would compete with it")
-        return EXIT_FAILURE
+    if args.once:
+        app.upgrade_schema()
+        if not app.leadership.acquire():
+            say_error(
+                "another instance is active on this database; `run --once` would compete with it"
+            )
+            return EXIT_FAILURE
+    elif not app.wait_for_database():  # the service waits for it, it does not exit
+        return EXIT_OK
     try:
-        refused = _go_live_refused(app, ctx)
-        if refused is None:
-            return _run(app, args)
+        waiting = app.backlog_waiting()  # on a first start, the first login of this run
+        if waiting.blocks_start:
+            say_error(backlog_warning(waiting, ctx.config.mailbox.folder))
+            return EXIT_USAGE
+        if not args.once:
+            app.run_forever()
+            return EXIT_OK
+        report = app.run_once()
     except MailboxLoginError as exc:
         app.warn_login_failed(exc)
         raise
-    say_error(refused)
-    return EXIT_USAGE
-
-
-def _go_live_refused(app: App, ctx: Context) -> str | None:
-    """Why a first start on a mailbox with history must not run (None: it may). With the
-    mailbox down, the daemon starts anyway and its loops wait; `run --once` fails."""
-    try:
-        waiting = app.backlog_waiting()
-    except MailbotError:
-        if app.leadership.held:  # run --once
-            raise
-        return None
-    if waiting.blocks_start:
-        return backlog_warning(waiting, ctx.config.mailbox.folder)
-    return None
-
-
-def _run(app: App, args: argparse.Namespace) -> int:
-    if not args.once:
-        app.run_forever()
-        return EXIT_OK
-    report = app.run_once()
     intake = report.intake
     print(
         f"intake: {intake.seen if intake else 0} messages "

@@ -76,6 +76,18 @@ def sqlite_problem(url: str) -> str | None:
     return None
 
 
+def unreachable_reason(url: str, exc: Exception) -> str:
+    """One line for a database that cannot be reached: the SQLite file's problem with its
+    resolved path, or the driver's first line (not SQLAlchemy's multi-line text)."""
+    problem = sqlite_problem(url)
+    if problem:
+        return problem
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    shown = make_url(url).render_as_string(hide_password=True)
+    return f"database {shown} unreachable: {lines[0] if lines else type(orig).__name__}"
+
+
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # 30 s busy timeout: two processes may write at once (e.g. a CLI command beside the

@@ -52,6 +52,15 @@ def folder_state(session: Session, folder: str) -> FolderStateRow | None:
     return session.get(FolderStateRow, folder)
 
 
+def set_folder_state(session: Session, folder: str, uidvalidity: int, last_uid: int) -> None:
+    """Where the next pass goes on reading `folder`: after `last_uid` of `uidvalidity`."""
+    state = folder_state(session, folder)
+    if state is None:
+        session.add(FolderStateRow(folder=folder, uidvalidity=uidvalidity, last_uid=last_uid))
+    else:
+        state.uidvalidity, state.last_uid = uidvalidity, last_uid
+
+
 def items_to_purge(session: Session, case_ids: list[int], cutoff: datetime) -> list[MailboxItemRow]:
     """Records whose stored original retention removes: those of the given cases, and
     those of mail that opened no case, processed before the cutoff."""

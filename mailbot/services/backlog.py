@@ -71,6 +71,11 @@ class BacklogImport:
                 )
         return stats
 
+    def first_start(self) -> bool:
+        """This database never handled a mail: a start now is a go-live."""
+        with self.sessions() as session:
+            return not any_mail_handled(session)
+
     def waiting(self, mailbox: Mailbox) -> BacklogCount:
         """How much old mail waits, and whether that should stop a first start."""
         cutoff = self.clock() - OLD_AFTER

@@ -35,6 +35,7 @@ from mailbot.domain.classify import (
     StaffCommands,
     classify,
 )
+from mailbot.domain.errors import MailbotError
 from mailbot.domain.identity import bounded_mail, content_fingerprint
 from mailbot.domain.model import CaseState, InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
@@ -43,7 +44,13 @@ from mailbot.inbound.parse import ParseError, parse_mail
 from mailbot.persistence import audit
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
-from mailbot.persistence.mailbox import earlier_copy, find_mailbox_item, folder_state, sent_by_us
+from mailbot.persistence.mailbox import (
+    earlier_copy,
+    find_mailbox_item,
+    folder_state,
+    sent_by_us,
+    set_folder_state,
+)
 from mailbot.persistence.session import (
     DatabaseError,
     Session,
@@ -70,6 +77,16 @@ class IntakeResult:
     destination: str | None  # the folder the message moves to; None: it stays
     reference: str | None = None
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class SentRescan:
+    """What `mailbot sent rescan` arranged: the next pass reads `waiting` mails of
+    `folder` again (those after uid `after`)."""
+
+    folder: str
+    after: int
+    waiting: int
 
 
 @dataclass
@@ -400,6 +417,24 @@ class IntakeService:
                 # already stored are recognised as duplicates.
                 state.uidvalidity, state.last_uid = uidvalidity, 0
             return [u for u in uids if u > state.last_uid]
+
+    def rescan_sent(self, mailbox: Mailbox, since: datetime) -> SentRescan:
+        """Make the next pass read the sent folder's mail from the day of `since` on, e.g.
+        the answers that were already there when the folder was first watched. Mail
+        already stored (same Message-ID or content) is recognised as a duplicate."""
+        folder = self.sent.find(mailbox)
+        if folder is None:
+            raise MailbotError(
+                "no sent folder configured or found on the server: set [mailbox] sent_folder"
+            )
+        uidvalidity, uids = mailbox.open_folder(folder)
+        older = set(mailbox.uids_before(folder, since))
+        since_then = [u for u in uids if u not in older]
+        after = min(since_then) - 1 if since_then else max(uids, default=0)
+        with self.sessions.begin() as session:
+            set_folder_state(session, folder, uidvalidity, after)
+        log.info("intake: %s is read again from uid %s on", folder, after + 1)
+        return SentRescan(folder, after, sum(1 for u in uids if u > after))
 
     def _mark_read(self, folder: str, uidvalidity: int, uid: int) -> None:
         with self.sessions.begin() as session:

@@ -8,4 +8,6 @@ Import from the module that holds the helper: ``from support.app import write_co
     config_files.py  config documents for the config and OAuth tests
     waiting.py       wait_until: wait for a condition instead of sleeping
     clock.py         FakeClock: a clock the test moves; fake_now for the CLI
+    daemon.py        `mailbot run` as a child process, stopped with SIGTERM afterwards
+    unit.py          deploy/mailbot.service for systemd-analyze, ExecStart= at a real mailbot
 """
