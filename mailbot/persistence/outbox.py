@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, delete, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from mailbot.domain.model import MessageKind
 from mailbot.persistence.tables import OutboxRow
 
 PENDING = "pending"
@@ -62,18 +62,42 @@ def get(session: Session, row_id: int) -> OutboxRow:
     return row
 
 
-def count_receipts_since(
-    session: Session, since: datetime, recipient: str | None = None, domain: str | None = None
-) -> int:
-    """Receipts queued since `since`: to one address, to one mail domain, or in all."""
-    query = select(func.count(OutboxRow.id)).where(
-        OutboxRow.kind == MessageKind.RECEIPT.value, OutboxRow.created_at >= since
-    )
-    if recipient is not None:
-        query = query.where(OutboxRow.recipients == recipient)
-    if domain is not None:
-        query = query.where(OutboxRow.recipients.endswith(f"@{domain}"))
-    return int(session.execute(query).scalar_one())
+@dataclass(frozen=True)
+class ReceiptCounts:
+    """Receipts queued lately, each count capped at its limit (counting stops there)."""
+
+    last_hour: int
+    to_domain_last_hour: int
+    to_address_last_day: int
+
+
+def count_recent_receipts(
+    session: Session,
+    now: datetime,
+    address: str,
+    domain: str,
+    limits: tuple[int, int, int],
+) -> ReceiptCounts:
+    """The three receipt-limit counts in one statement: all receipts in the last hour,
+    to `domain` in the last hour, to `address` in the last 24 hours. Each reads an index
+    (ix_outbox_kind_created and the two partial receipt indexes) and stops at its limit,
+    so the cost does not grow with the outbox."""
+    receipt = OutboxRow.kind == literal_column("'receipt'")  # a literal: the partial indexes
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+
+    def capped(limit: int, *where: ColumnElement[bool]) -> ScalarSelect[int]:
+        rows = select(OutboxRow.id).where(receipt, *where).limit(limit).subquery()
+        return select(func.count()).select_from(rows).scalar_subquery()
+
+    total, per_domain, per_address = limits
+    row = session.execute(
+        select(
+            capped(total, OutboxRow.created_at >= hour_ago),
+            capped(per_domain, OutboxRow.recipient_domain == domain, OutboxRow.created_at >= hour_ago),
+            capped(per_address, OutboxRow.recipients == address, OutboxRow.created_at >= day_ago),
+        )
+    ).one()
+    return ReceiptCounts(int(row[0]), int(row[1]), int(row[2]))
 
 
 def delete_unlinked_before(session: Session, cutoff: datetime) -> None:

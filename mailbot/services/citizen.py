@@ -4,8 +4,6 @@ from the website form, a follow-up in a known case, a bounce of our own mail."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-
 from mailbot.config import Config
 from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
 from mailbot.domain.echo import safe_echo
@@ -14,7 +12,7 @@ from mailbot.domain.model import Address, CaseState, Channel, MessageKind, Outco
 from mailbot.domain.ports import Clock
 from mailbot.domain.triage import hints
 from mailbot.persistence import cases as case_queries
-from mailbot.persistence.outbox import count_receipts_since
+from mailbot.persistence.outbox import count_recent_receipts
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import CaseRow
 from mailbot.services.arrival import Arrival, Handled
@@ -165,25 +163,29 @@ class CitizenMail:
         opened and the coordinator is told once a day)."""
         if not citizen.email:
             return "no e-mail address"
-        limits, now = self.config.receipts, self.clock()
-        hour_ago = now - timedelta(hours=1)
-        sent = count_receipts_since(session, hour_ago)
-        if sent >= limits.max_per_hour:
-            self.notices.receipts_paused(session, sent, limits.max_per_hour)
-            return (
-                f"receipts paused: {sent} receipts in the last hour (limit {limits.max_per_hour})"
-            )
+        limits = self.config.receipts
         domain = citizen.email.rpartition("@")[2].lower()
-        sent = count_receipts_since(session, hour_ago, domain=domain)
-        if sent >= limits.max_per_domain_per_hour:
+        counts = count_recent_receipts(
+            session,
+            self.clock(),
+            citizen.email,
+            domain,
+            (limits.max_per_hour, limits.max_per_domain_per_hour, limits.max_per_sender_per_day),
+        )
+        if counts.last_hour >= limits.max_per_hour:
+            self.notices.receipts_paused(session, counts.last_hour, limits.max_per_hour)
             return (
-                f"{sent} receipts to @{domain} in the last hour "
+                f"receipts paused: {counts.last_hour} receipts in the last hour "
+                f"(limit {limits.max_per_hour})"
+            )
+        if counts.to_domain_last_hour >= limits.max_per_domain_per_hour:
+            return (
+                f"{counts.to_domain_last_hour} receipts to @{domain} in the last hour "
                 f"(limit {limits.max_per_domain_per_hour})"
             )
-        sent = count_receipts_since(session, now - timedelta(days=1), recipient=citizen.email)
-        if sent >= limits.max_per_sender_per_day:
+        if counts.to_address_last_day >= limits.max_per_sender_per_day:
             return (
-                f"{sent} receipts to this address in the last 24 hours "
+                f"{counts.to_address_last_day} receipts to this address in the last 24 hours "
                 f"(limit {limits.max_per_sender_per_day})"
             )
         return None

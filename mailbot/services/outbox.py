@@ -57,6 +57,11 @@ class Outbox:
             message_id=composed.message_id,
             mail_from=self.sender.email,
             recipients=",".join(composed.recipients),
+            recipient_domain=(
+                composed.recipients[0].rpartition("@")[2].lower()
+                if kind is MessageKind.RECEIPT and composed.recipients
+                else None
+            ),
             subject=composed.subject,
             content=composed.content,
             status=outbox_queries.PENDING,
