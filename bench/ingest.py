@@ -78,12 +78,16 @@ def _complaint(rng: random.Random, n: int, when: Any) -> EmailMessage:
         size = int(rng.expovariate(1 / 150_000)) + 5_000
         if rng.random() < 0.5:
             msg.add_attachment(
-                PDF + rng.randbytes(size), maintype="application", subtype="pdf",
+                PDF + rng.randbytes(size),
+                maintype="application",
+                subtype="pdf",
                 filename=f"brief-{n}.pdf",
             )
         else:
             msg.add_attachment(
-                b"\xff\xd8\xff\xe0" + rng.randbytes(size), maintype="image", subtype="jpeg",
+                b"\xff\xd8\xff\xe0" + rng.randbytes(size),
+                maintype="image",
+                subtype="jpeg",
                 filename=f"foto-{n}.jpg",
             )
     return msg
@@ -246,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        result = child_raw(rest[0], int(rest[1]), rest[2], rest[3]) if kind == "raw" else (
-            child_mailbot(rest[0])
+        result = (
+            child_raw(rest[0], int(rest[1]), rest[2], rest[3])
+            if kind == "raw"
+            else (child_mailbot(rest[0]))
         )
         print(json.dumps(result))
         return 0

@@ -218,7 +218,12 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(
         )
     db_file = tmp_path / "mailbot.sqlite3"
     config = write_config(
-        tmp_path, mailbox, smtp_server, f"sqlite:///{db_file}", mailbox={"batch_size": 25}, receipts={"max_per_domain_per_hour": 1000, "max_per_hour": 1000}
+        tmp_path,
+        mailbox,
+        smtp_server,
+        f"sqlite:///{db_file}",
+        mailbox={"batch_size": 25},
+        receipts={"max_per_domain_per_hour": 1000, "max_per_hour": 1000},  # 60 citizens
     )
     log = (tmp_path / "daemon.log").open("wb")
     daemon = subprocess.Popen(

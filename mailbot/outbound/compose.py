@@ -115,7 +115,7 @@ def _part(boundary: str, subtype: str, text: str) -> bytes:
     else:
         cte = "7bit" if payload.isascii() else "8bit"
     head = (
-        f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+        f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {cte}\r\n\r\n"
     )
     return head.encode("ascii") + payload

@@ -83,7 +83,8 @@ def count_recent_receipts(
     (ix_outbox_kind_created and the two partial receipt indexes) and stops at its limit,
     so the cost does not grow with the outbox."""
     receipt = OutboxRow.kind == literal_column("'receipt'")  # a literal: the partial indexes
-    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    recent = OutboxRow.created_at >= now - timedelta(hours=1)
+    day_ago = now - timedelta(days=1)
 
     def capped(limit: int, *where: ColumnElement[bool]) -> ScalarSelect[int]:
         rows = select(OutboxRow.id).where(receipt, *where).limit(limit).subquery()
@@ -92,8 +93,8 @@ def count_recent_receipts(
     total, per_domain, per_address = limits
     row = session.execute(
         select(
-            capped(total, OutboxRow.created_at >= hour_ago),
-            capped(per_domain, OutboxRow.recipient_domain == domain, OutboxRow.created_at >= hour_ago),
+            capped(total, recent),
+            capped(per_domain, OutboxRow.recipient_domain == domain, recent),
             capped(per_address, OutboxRow.recipients == address, OutboxRow.created_at >= day_ago),
         )
     ).one()

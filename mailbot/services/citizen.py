@@ -4,6 +4,7 @@ from the website form, a follow-up in a known case, a bounce of our own mail."""
 from __future__ import annotations
 
 import logging
+
 from mailbot.config import Config
 from mailbot.domain.classify import Bounce, FollowUp, Form, NewCase
 from mailbot.domain.echo import safe_echo
