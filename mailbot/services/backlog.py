@@ -49,7 +49,10 @@ class BacklogImport:
         intake = IntakeService(
             self.config, self.sessions, self.outbox, self.clock, Backlog(moment, dry_run)
         )
-        stats = intake.run_pass(mailbox)
+        try:
+            stats = intake.run_pass(mailbox)
+        finally:
+            intake.close()
         log.info(
             "backlog: %s mails before %s %s",
             stats.seen,
