@@ -198,6 +198,7 @@ class CitizenMail:
         self.outbox.enqueue(
             session,
             key=f"receipt:{case.reference}",
+            new_key=True,  # only a case opened in this transaction gets a receipt
             kind=MessageKind.RECEIPT,
             template="receipt",
             to=[Address(citizen.email, safe_echo(citizen.name, 80))],

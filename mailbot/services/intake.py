@@ -287,7 +287,6 @@ class IntakeService:
                 moved_to=destination,
             )
         )
-        session.flush()
         log.info(
             "intake: %s uid=%s/%s outcome=%s case=%s%s",
             item.folder,

@@ -34,10 +34,13 @@ class Outbox:
         references: Sequence[str] = (),
         auto_submitted: str = "auto-replied",
         context: Mapping[str, object] | None = None,
+        new_key: bool = False,
         **values: object,
     ) -> OutboxRow | None:
-        """Render and queue one mail; a second call with the same key does nothing."""
-        if outbox_queries.key_exists(session, key):
+        """Render and queue one mail; a second call with the same key does nothing.
+        `new_key`: the key names a case opened in this transaction, so it cannot exist
+        yet (one SELECT less per new case; the unique key still guards it)."""
+        if not new_key and outbox_queries.key_exists(session, key):
             return None
         rendered = self.renderer.render(template, **{**(context or {}), **values})
         composed: ComposedMail = compose(
@@ -87,7 +90,6 @@ class Outbox:
                     raw_sha256=None,
                 )
             )
-        session.flush()
         return row
 
     def notify(
@@ -101,6 +103,7 @@ class Outbox:
         case: CaseRow | None = None,
         in_reply_to: str | None = None,
         context: Mapping[str, object] | None = None,
+        new_key: bool = False,
         **values: object,
     ) -> OutboxRow | None:
         """A notice for staff (new case, quarantine, bounce, follow-up, failure)."""
@@ -115,6 +118,7 @@ class Outbox:
             in_reply_to=in_reply_to,
             auto_submitted="auto-generated",
             context={**(context or {}), **values},
+            new_key=new_key,
         )
 
 
