@@ -125,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--modes", nargs="+", choices=["per_case", "digest"], default=["per_case", "digest"]
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if args.db == "sqlite":
             url = f"sqlite:///{tmp}/bench.sqlite3"
             fill(url, args.cases)
-            results = {mode: run(url, mode) for mode in ("per_case", "digest")}
+            results = {mode: run(url, mode) for mode in args.modes}
         else:
             name = f"mailbot_bench_{uuid.uuid4().hex[:8]}"
             admin = create_engine(args.url, isolation_level="AUTOCOMMIT")
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             url = args.url.rsplit("/", 1)[0] + "/" + name
             try:
                 fill(url, args.cases)
-                results = {mode: run(url, mode) for mode in ("per_case", "digest")}
+                results = {mode: run(url, mode) for mode in args.modes}
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
