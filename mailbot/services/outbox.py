@@ -60,11 +60,7 @@ class Outbox:
             message_id=composed.message_id,
             mail_from=self.sender.email,
             recipients=",".join(composed.recipients),
-            recipient_domain=(
-                composed.recipients[0].rpartition("@")[2].lower()
-                if kind is MessageKind.RECEIPT and composed.recipients
-                else None
-            ),
+            recipient_domain=_domain(composed) if kind is MessageKind.RECEIPT else None,
             subject=composed.subject,
             content=composed.content,
             status=outbox_queries.PENDING,
@@ -75,22 +71,34 @@ class Outbox:
         )
         session.add(row)
         if case is not None:
-            session.add(
-                MessageRow(
-                    case_id=case.id,
-                    direction=Direction.OUT.value,
-                    kind=kind.value,
-                    message_id=composed.message_id,
-                    in_reply_to=in_reply_to or "",
-                    sender=str(self.sender),
-                    recipients=", ".join(str(a) for a in to),
-                    subject=composed.subject,
-                    at=now,
-                    body_text=rendered.text,
-                    raw_sha256=None,
-                )
-            )
+            sent = self._sent_message(case, kind, composed, rendered.text, to, in_reply_to, now)
+            session.add(sent)
         return row
+
+    def _sent_message(
+        self,
+        case: CaseRow,
+        kind: MessageKind,
+        composed: ComposedMail,
+        text: str,
+        to: Sequence[Address],
+        in_reply_to: str | None,
+        now: datetime,
+    ) -> MessageRow:
+        """The case's record of the mail it was sent."""
+        return MessageRow(
+            case_id=case.id,
+            direction=Direction.OUT.value,
+            kind=kind.value,
+            message_id=composed.message_id,
+            in_reply_to=in_reply_to or "",
+            sender=str(self.sender),
+            recipients=", ".join(str(a) for a in to),
+            subject=composed.subject,
+            at=now,
+            body_text=text,
+            raw_sha256=None,
+        )
 
     def notify(
         self,
@@ -120,6 +128,11 @@ class Outbox:
             context={**(context or {}), **values},
             new_key=new_key,
         )
+
+
+def _domain(composed: ComposedMail) -> str | None:
+    """The mail domain of a receipt's (only) recipient, for the per-domain limit."""
+    return composed.recipients[0].rpartition("@")[2].lower() if composed.recipients else None
 
 
 class SilentOutbox(Outbox):
