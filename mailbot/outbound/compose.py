@@ -99,7 +99,7 @@ def _header(name: str, value: str) -> bytes:
     if value.isascii() and len(name) + 2 + len(value) <= FOLD_AT:
         return f"{name}: {value}\r\n".encode("ascii")
     charset = "us-ascii" if value.isascii() else "utf-8"
-    folded = Header(value, charset, maxlinelen=FOLD_AT, header_name=name).encode("\r\n")
+    folded = Header(value, charset, maxlinelen=FOLD_AT, header_name=name).encode(linesep="\r\n")
     return f"{name}: {folded}\r\n".encode("ascii")
 
 
@@ -118,4 +118,4 @@ def _part(boundary: str, subtype: str, text: str) -> bytes:
         f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {cte}\r\n\r\n"
     )
-    return head.encode("ascii") + payload
+    return head.encode("ascii") + payload + b"\r\n"  # this CRLF belongs to the boundary
