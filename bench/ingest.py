@@ -185,7 +185,7 @@ def child_raw(host: str, port: int, user: str, password: str) -> dict[str, Any]:
     import mailparser
     from imapclient import IMAPClient
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     client = IMAPClient(host, port, ssl=False)
     client.login(user, password)
     client.select_folder("INBOX", readonly=True)
@@ -198,7 +198,12 @@ def child_raw(host: str, port: int, user: str, password: str) -> dict[str, Any]:
             parsed += 1
     client.logout()
     seconds = time.perf_counter() - started
-    return {"mails": parsed, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "mails": parsed,
+        "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def child_mailbot(config: str, parse_here: bool = False) -> dict[str, Any]:
@@ -213,9 +218,9 @@ def child_mailbot(config: str, parse_here: bool = False) -> dict[str, Any]:
     setup_logging(loaded.logging.level)  # as `mailbot run` does: INFO, one line a mail
     app = App(loaded)
     app.upgrade_schema()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     stats = app.intake_pass()
-    intake = time.perf_counter() - started
+    intake, intake_cpu = time.perf_counter() - started, time.process_time() - cpu
     started = time.perf_counter()
     sent = app.dispatch_pass()
     dispatch = time.perf_counter() - started
@@ -223,6 +228,7 @@ def child_mailbot(config: str, parse_here: bool = False) -> dict[str, Any]:
     return {
         "mails": stats.seen,
         "seconds": intake,
+        "cpu_seconds": intake_cpu,  # this process only, not the parse worker
         "outcomes": dict(stats.outcomes),
         "dispatch_seconds": dispatch,
         "sent": sent.sent,
@@ -319,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         f"peak RSS {ours['peak_rss_mb']:.0f} MB  outcomes {ours['outcomes']}"
     )
     print(f"ratio {figures['ratio']:.2f} x the raw rate")
+    print(
+        f"CPU per mail     raw {1000 * raw['cpu_seconds'] / raw['mails']:.1f} ms, mailbot intake "
+        f"process {1000 * ours['cpu_seconds'] / ours['mails']:.1f} ms"
+    )
     print(f"delivery pass    {ours['sent']} mails sent in {ours['dispatch_seconds']:.1f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
