@@ -206,14 +206,11 @@ def child_raw(host: str, port: int, user: str, password: str) -> dict[str, Any]:
     }
 
 
-def child_mailbot(config: str, parse_here: bool = False) -> dict[str, Any]:
+def child_mailbot(config: str) -> dict[str, Any]:
     from mailbot.app import App
     from mailbot.cli import setup_logging
     from mailbot.config import load_config
-    from mailbot.inbound import pool
 
-    if parse_here:  # for comparison: no worker process, parse in the intake process
-        pool.MIN_BATCH = sys.maxsize
     loaded = load_config(Path(config))
     setup_logging(loaded.logging.level)  # as `mailbot run` does: INFO, one line a mail
     app = App(loaded)
@@ -255,9 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mails", type=int, default=1000)
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--profile", help="py-spy record the mailbot run into this file")
-    parser.add_argument(
-        "--parse-here", action="store_true", help="mailbot parses in its own process (no worker)"
-    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -298,8 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 intake={"backlog_limit": 10_000_000},
             )
-            kind = "mailbot-parse-here" if args.parse_here else "mailbot"
-            ours = _run_child(["--child", kind, str(config)], args.profile)
+            ours = _run_child(["--child", "mailbot", str(config)], args.profile)
     finally:
         sink.stop()
         dovecot.stop()

@@ -115,7 +115,6 @@ class App:
         self._dispatch_lock = threading.Lock()
 
     def close(self) -> None:
-        self.intake.close()
         self.metrics.close()
         self.leadership.release()
         self.engine.dispose()

@@ -49,10 +49,7 @@ class BacklogImport:
         intake = IntakeService(
             self.config, self.sessions, self.outbox, self.clock, Backlog(moment, dry_run)
         )
-        try:
-            stats = intake.run_pass(mailbox)
-        finally:
-            intake.close()
+        stats = intake.run_pass(mailbox)
         log.info(
             "backlog: %s mails before %s %s",
             stats.seen,

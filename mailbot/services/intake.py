@@ -37,12 +37,11 @@ from mailbot.domain.classify import (
     StaffCommands,
     classify,
 )
-from mailbot.domain.identity import content_fingerprint
+from mailbot.domain.identity import bounded_mail, content_fingerprint
 from mailbot.domain.model import CaseState, InboundMail, MailboxMessage, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import quoted_receipt_references
-from mailbot.inbound.parse import original_message_ids
-from mailbot.inbound.pool import ParsePool
+from mailbot.inbound.parse import ParseError, original_message_ids, parse_mail
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.mailbox import earlier_copy, find_mailbox_item, folder_state, sent_by_us
@@ -154,7 +153,6 @@ class IntakeService:
         self.clock = clock
         self.backlog = backlog
         self.rules = intake_rules(config)
-        self.parser = ParsePool()
         new_state = CaseState.RECEIVED
         if backlog is not None:
             outbox, new_state = (
@@ -177,9 +175,6 @@ class IntakeService:
         }
         if backlog is not None:
             self.handlers[StaffCommands] = self.handlers[RefusedCommands] = _not_carried_out
-
-    def close(self) -> None:
-        self.parser.close()
 
     # -- one message ------------------------------------------------------------------
 
@@ -239,13 +234,13 @@ class IntakeService:
                 f"max_size_mb = {limit}; only its header block is stored"
             )
             return self._quarantine(session, item, raw_sha, reason)
-        parsed = self.parser.result(item.uid, item.raw)
-        if parsed.not_a_mail is not None:
-            return self._quarantine(session, item, raw_sha, parsed.not_a_mail)
-        if parsed.mail is None:
-            log.error("intake: uid=%s parser crashed: %s", item.uid, parsed.crash)
-            return self._quarantine(session, item, raw_sha, f"parser crashed: {parsed.crash}")
-        mail = parsed.mail
+        try:
+            mail = bounded_mail(parse_mail(item.raw))
+        except ParseError as exc:
+            return self._quarantine(session, item, raw_sha, str(exc))
+        except Exception as exc:
+            log.exception("intake: uid=%s parser crashed", item.uid)
+            return self._quarantine(session, item, raw_sha, f"parser crashed: {exc!r}")
         known = _Stored(session, self.config.cases.reference_prefix)
         decision = classify(mail, item.folder, known, self.rules)
         arrival = Arrival(item, raw_sha, mail)
@@ -361,18 +356,13 @@ class IntakeService:
         at the end, or sooner once it has held the write lock for COMMIT_EVERY seconds, and
         only committed mail is put in `to_move`."""
         uncommitted: list[tuple[int, str]] = []
-        items = [
-            item
-            for item in mailbox.fetch(folder, batch)
-            # arrived after the go-live moment: the daemon's work
-            if self.backlog is None or item.arrived_at < self.backlog.before
-        ]
-        self.parser.submit([(i.uid, i.raw) for i in items if i.oversize is None])
         with self.sessions() as session:
             began = time.monotonic()
-            for item in items:
+            for item in mailbox.fetch(folder, batch):
                 if stop is not None and stop.is_set():
                     break
+                if self.backlog is not None and item.arrived_at >= self.backlog.before:
+                    continue  # arrived after the go-live moment: the daemon's work
                 result = self.process(item, session)
                 stats.seen += 1
                 stats.outcomes[result.outcome.value] += 1
