@@ -151,7 +151,9 @@ CRASHES = ("internal error while processing", "parser crashed")
 
 def file_through_intake(app: App, raw: bytes) -> None:
     item = MailboxMessage("INBOX", 1, next(_uids), raw, datetime.now(UTC))
-    result = app.intake.process(item)
+    with app.sessions() as session:
+        result = app.intake.process(item, session)
+        session.commit()
     if result.reason == f"parser crashed: OverflowError({KNOWN_OVERFLOW!r})":
         reject()  # known: issue 10 point 8
     assert not result.reason.startswith(CRASHES), f"{result.reason}\nraw: {raw[:2000]!r}"

@@ -6,6 +6,7 @@ wins, anything missing falls back to the bundled one.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,13 @@ class RenderedMail:
     html: str
 
 
+@functools.lru_cache(maxsize=4096)
+def _long_date(value: date) -> str:
+    # babel parses the locale and the pattern on every call: a digest over many cases
+    # shows the same few hundred dates thousands of times.
+    return str(format_date(value, format="d MMMM y", locale=LOCALE))
+
+
 class TemplateRenderer:
     def __init__(self, timezone: ZoneInfo, folder: Path | None = None) -> None:
         folders = [str(folder)] if folder else []
@@ -38,6 +46,7 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            auto_reload=False,  # compiled once; no stat() per {% include %} in a loop
         )
         self._timezone = timezone
         self._env.filters["datum"] = self.long_date
@@ -47,7 +56,7 @@ class TemplateRenderer:
         """'24 december 2026', in the municipality's time zone for moments."""
         if isinstance(value, datetime):
             value = value.astimezone(self._timezone).date()
-        return str(format_date(value, format="d MMMM y", locale=LOCALE))
+        return _long_date(value)
 
     def long_datetime(self, value: datetime) -> str:
         """'24 december 2026 om 14:05'."""

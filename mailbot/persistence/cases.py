@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -105,30 +106,58 @@ def earlier_closed(session: Session, case: CaseRow) -> list[tuple[str, str]]:
     return [(ref, subject) for ref, subject in rows]
 
 
-def open_cases_due_by(session: Session, horizon: date) -> list[CaseRow]:
-    return list(
-        session.execute(
-            select(CaseRow)
-            .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= horizon)
-            .order_by(CaseRow.deadline, CaseRow.id)
-        ).scalars()
+class OpenCase(NamedTuple):
+    """What reminders and digests need of a case: plain values, no ORM object (a pass
+    reads tens of thousands of them)."""
+
+    id: int
+    reference: str
+    state: str
+    citizen_email: str
+    citizen_name: str
+    subject: str
+    received_at: datetime
+    deadline: date
+    service: str | None
+    service_email: str | None
+
+
+_OPEN_CASE = (
+    CaseRow.id,
+    CaseRow.reference,
+    CaseRow.state,
+    CaseRow.citizen_email,
+    CaseRow.citizen_name,
+    CaseRow.subject,
+    CaseRow.received_at,
+    CaseRow.deadline,
+    CaseRow.service,
+    CaseRow.service_email,
+)
+
+
+def open_cases_due_by(session: Session, horizon: date) -> list[OpenCase]:
+    rows = session.execute(
+        select(*_OPEN_CASE)
+        .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= horizon)
+        .order_by(CaseRow.deadline, CaseRow.id)
     )
+    return [OpenCase._make(row) for row in rows]
 
 
-def digest_cases(session: Session, due_soon: date) -> list[CaseRow]:
+def digest_cases(session: Session, due_soon: date) -> list[OpenCase]:
     """Open cases a digest shows: due soon, not yet assessed, or waiting for a service."""
-    return list(
-        session.execute(
-            select(CaseRow)
-            .where(CaseRow.state.in_(OPEN_STATES))
-            .where(
-                (CaseRow.deadline <= due_soon)
-                | (CaseRow.state == CaseState.RECEIVED.value)
-                | (CaseRow.service_email.is_not(None))
-            )
-            .order_by(CaseRow.deadline, CaseRow.id)
-        ).scalars()
+    rows = session.execute(
+        select(*_OPEN_CASE)
+        .where(CaseRow.state.in_(OPEN_STATES))
+        .where(
+            (CaseRow.deadline <= due_soon)
+            | (CaseRow.state == CaseState.RECEIVED.value)
+            | (CaseRow.service_email.is_not(None))
+        )
+        .order_by(CaseRow.deadline, CaseRow.id)
     )
+    return [OpenCase._make(row) for row in rows]
 
 
 def finished_before(session: Session, cutoff: datetime) -> list[CaseRow]:

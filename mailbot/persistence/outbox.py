@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import MessageKind
@@ -86,18 +86,16 @@ def get(session: Session, row_id: int) -> OutboxRow:
     return row
 
 
-def count_receipts_since(
-    session: Session, since: datetime, recipient: str | None = None, domain: str | None = None
-) -> int:
-    """Receipts queued since `since`: to one address, to one mail domain, or in all."""
-    query = select(func.count(OutboxRow.id)).where(
-        OutboxRow.kind == MessageKind.RECEIPT.value, OutboxRow.created_at >= since
+def count_receipts_since(session: Session, since: datetime, recipient: str) -> int:
+    """Receipts queued to one address since `since` (ix_outbox_receipt_recipient)."""
+    receipt = OutboxRow.kind == literal_column("'receipt'")  # a literal: the partial index
+    return int(
+        session.execute(
+            select(func.count(OutboxRow.id)).where(
+                receipt, OutboxRow.recipients == recipient, OutboxRow.created_at >= since
+            )
+        ).scalar_one()
     )
-    if recipient is not None:
-        query = query.where(OutboxRow.recipients == recipient)
-    if domain is not None:
-        query = query.where(OutboxRow.recipients.endswith(f"@{domain}"))
-    return int(session.execute(query).scalar_one())
 
 
 def count_receipts_for_arrivals(
@@ -115,7 +113,7 @@ def count_receipts_for_arrivals(
         )
     )
     if domain is not None:
-        query = query.where(OutboxRow.recipients.endswith(f"@{domain}"))
+        query = query.where(OutboxRow.recipient_domain == domain)
     return int(session.execute(query).scalar_one())
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -207,6 +208,8 @@ class OutboxRow(Base):
     message_id: Mapped[str] = mapped_column(String(998))
     mail_from: Mapped[str] = mapped_column(String(320))
     recipients: Mapped[str] = mapped_column(Text)  # comma-separated envelope recipients
+    # a receipt's recipient's mail domain, for the per-domain receipt limit
+    recipient_domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
     subject: Mapped[str] = mapped_column(Text)
     content: Mapped[bytes] = mapped_column(LargeBinary)  # the complete RFC 5322 message
     status: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
@@ -237,3 +240,18 @@ class AuditRow(Base):
 Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)
 # the receipt limits count recent receipts per address, per domain and in all
 Index("ix_outbox_kind_created", OutboxRow.kind, OutboxRow.created_at)
+_RECEIPTS = text("kind = 'receipt'")
+Index(
+    "ix_outbox_receipt_recipient",
+    OutboxRow.recipients,
+    OutboxRow.created_at,
+    sqlite_where=_RECEIPTS,
+    postgresql_where=_RECEIPTS,
+)
+Index(
+    "ix_outbox_receipt_domain",
+    OutboxRow.recipient_domain,
+    OutboxRow.created_at,
+    sqlite_where=_RECEIPTS,
+    postgresql_where=_RECEIPTS,
+)

@@ -20,7 +20,7 @@ from mailbot.domain.model import (
 from mailbot.domain.reference import Reference, strip_reply_prefixes
 from mailbot.domain.workdays import shift_deadline
 from mailbot.persistence.blobs import store_blob
-from mailbot.persistence.cases import next_reference_number
+from mailbot.persistence.cases import OpenCase, next_reference_number
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import AttachmentRow, CaseRow, MessageRow
 
@@ -48,7 +48,7 @@ class CaseLine:
     moment: str | None = None
 
 
-def case_line(case: CaseRow, day: date, moment: str | None = None) -> CaseLine:
+def case_line(case: CaseRow | OpenCase, day: date, moment: str | None = None) -> CaseLine:
     citizen = case.citizen_name or case.citizen_email or "(onbekend)"
     if case.citizen_name and case.citizen_email:
         citizen = f"{case.citizen_name} <{case.citizen_email}>"

@@ -250,6 +250,7 @@ class CitizenMail:
             session,
             key=f"receipt:{case.reference}",
             kind=MessageKind.RECEIPT,
+            new_key=True,  # only a case opened in this transaction gets a receipt
             template="receipt",
             to=[Address(citizen.email, safe_echo(citizen.name, 80))],
             now=self.clock(),

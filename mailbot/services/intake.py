@@ -4,14 +4,16 @@ to quarantine with the reason. A mail's route reads top to bottom in `process`:
     fetch (run_pass) -> parse -> classify (domain/classify.py, pure) -> carry out (one
     handler per decision: citizen.py, staffmail.py) -> record -> move (run_pass)
 
-One database transaction per message; the message is only moved on the server after that
-transaction committed (never lose mail), and the (folder, UIDVALIDITY, UID) record makes
+One database transaction per batch, a savepoint per message (one bad mail is rolled back
+and quarantined alone); a message is only moved on the server after the transaction that
+stored it committed (never lose mail), and the (folder, UIDVALIDITY, UID) record makes
 a second pass after a crash a no-op. The sent folder is only read."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,6 +71,10 @@ from mailbot.services.staffmail import StaffMail
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Arrival, Any], Handled]
+
+# A batch's transaction holds the database's write lock (SQLite): it commits at least this
+# often, so that the delivery job and CLI commands beside the daemon never wait long.
+COMMIT_EVERY = 1.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -195,23 +201,24 @@ class IntakeService:
 
     # -- one message ------------------------------------------------------------------
 
-    def process(self, item: MailboxMessage) -> IntakeResult:
-        """Store one mailbox message and decide what it is. Commits; idempotent.
+    def process(self, item: MailboxMessage, session: Session) -> IntakeResult:
+        """Store one mailbox message and decide what it is, in a SAVEPOINT of the batch's
+        transaction in `session`; the caller commits. Idempotent.
 
-        A database that is down raises (the pass stops, the mail stays in the inbox and
-        is tried again). Any other failure is a bug that this one mail triggers: it is
-        rolled back and the mail goes to quarantine with the reason, so that one odd mail
-        never blocks the inbox (Mailman's "shunt" queue).
+        A database that is down raises (the batch is rolled back, its mail stays in the
+        inbox and is tried again). Any other failure is a bug that this one mail triggers:
+        its savepoint is rolled back and the mail goes to quarantine with the reason, so
+        that one odd mail never blocks the inbox (Mailman's "shunt" queue).
         """
         if self.backlog is not None and self.backlog.dry_run:
-            with self.sessions() as session:
+            with self.sessions() as dry:
                 try:
-                    return self._process(session, item)
+                    return self._process(dry, item)
                 finally:
-                    session.rollback()
+                    dry.rollback()
         for attempt in (1, 2):
             try:
-                with self.sessions.begin() as session:
+                with session.begin_nested():
                     return self._process(session, item)
             except WriteConflict:
                 # Another process stored the same message or blob at the same moment:
@@ -223,17 +230,17 @@ class IntakeService:
                 log.warning(
                     "intake: uid=%s/%s cannot be stored as read", item.uidvalidity, item.uid
                 )
-                return self._shunt(item, f"cannot be stored: {exc.orig!r}"[:500])
+                return self._shunt(session, item, f"cannot be stored: {exc.orig!r}"[:500])
             except DatabaseError:
                 raise
             except Exception as exc:  # loop boundary: one mail, one failure
                 log.exception("intake: uid=%s/%s failed", item.uidvalidity, item.uid)
-                return self._shunt(item, f"internal error while processing: {exc!r}")
+                return self._shunt(session, item, f"internal error while processing: {exc!r}")
         raise AssertionError("unreachable")
 
-    def _shunt(self, item: MailboxMessage, reason: str) -> IntakeResult:
-        """Quarantine a mail whose processing failed, in a transaction of its own."""
-        with self.sessions.begin() as session:
+    def _shunt(self, session: Session, item: MailboxMessage, reason: str) -> IntakeResult:
+        """Quarantine a mail whose processing failed, in a savepoint of its own."""
+        with session.begin_nested():
             raw_sha = store_blob(session, item.raw)
             return self._quarantine(session, item, raw_sha, reason)
 
@@ -323,7 +330,6 @@ class IntakeService:
                 moved_to=destination,
             )
         )
-        session.flush()
         log.info(
             "intake: %s uid=%s/%s outcome=%s case=%s%s",
             item.folder,
@@ -376,20 +382,7 @@ class IntakeService:
             batch = uids[start : start + cfg.batch_size]
             to_move: dict[str, list[int]] = defaultdict(list)
             try:
-                for item in mailbox.fetch(folder, batch):
-                    if stop is not None and stop.is_set():
-                        break
-                    if self.backlog is not None and item.arrived_at >= self.backlog.before:
-                        continue  # arrived after the go-live moment: the daemon's work
-                    result = self.process(item)
-                    stats.seen += 1
-                    stats.outcomes[result.outcome.value] += 1
-                    if self.backlog is not None and self.backlog.dry_run:
-                        continue
-                    if result.destination is not None:
-                        to_move[result.destination].append(item.uid)
-                    else:
-                        self._mark_read(folder, item.uidvalidity, item.uid)
+                self._run_batch(mailbox, folder, batch, stats, stop, to_move)
             finally:
                 # Whatever was committed leaves the inbox, also when the batch broke off.
                 for destination, moved in to_move.items():
@@ -398,6 +391,40 @@ class IntakeService:
             if stop is not None and stop.is_set():
                 log.info("intake: stopping after %s messages", stats.seen)
                 break
+
+    def _run_batch(
+        self,
+        mailbox: Mailbox,
+        folder: str,
+        batch: list[int],
+        stats: PassStats,
+        stop: threading.Event | None,
+        to_move: dict[str, list[int]],
+    ) -> None:
+        """One transaction for the batch, a savepoint per mail (see `process`); it commits
+        at the end, or sooner once it has held the write lock for COMMIT_EVERY seconds, and
+        only committed mail is put in `to_move`."""
+        uncommitted: list[tuple[int, str]] = []
+        with self.sessions() as session:
+            began = time.monotonic()
+            for item in mailbox.fetch(folder, batch):
+                if stop is not None and stop.is_set():
+                    break
+                if self.backlog is not None and item.arrived_at >= self.backlog.before:
+                    continue  # arrived after the go-live moment: the daemon's work
+                result = self.process(item, session)
+                stats.seen += 1
+                stats.outcomes[result.outcome.value] += 1
+                if self.backlog is not None and self.backlog.dry_run:
+                    continue
+                if result.destination is not None:
+                    uncommitted.append((item.uid, result.destination))
+                else:
+                    self._mark_read(session, folder, item.uidvalidity, item.uid)
+                if time.monotonic() - began >= COMMIT_EVERY:
+                    _commit(session, uncommitted, to_move)
+                    began = time.monotonic()
+            _commit(session, uncommitted, to_move)
 
     def _unread_sent(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> list[int]:
         """The sent folder's messages mailbot has not read yet. The first time it sees the
@@ -436,11 +463,19 @@ class IntakeService:
         log.info("intake: %s is read again from uid %s on", folder, after + 1)
         return SentRescan(folder, after, sum(1 for u in uids if u > after))
 
-    def _mark_read(self, folder: str, uidvalidity: int, uid: int) -> None:
-        with self.sessions.begin() as session:
-            state = folder_state(session, folder)
-            if state is not None and state.uidvalidity == uidvalidity and uid > state.last_uid:
-                state.last_uid = uid
+    def _mark_read(self, session: Session, folder: str, uidvalidity: int, uid: int) -> None:
+        state = folder_state(session, folder)
+        if state is not None and state.uidvalidity == uidvalidity and uid > state.last_uid:
+            state.last_uid = uid
+
+
+def _commit(
+    session: Session, uncommitted: list[tuple[int, str]], to_move: dict[str, list[int]]
+) -> None:
+    session.commit()
+    for uid, destination in uncommitted:
+        to_move[destination].append(uid)
+    uncommitted.clear()
 
 
 def _not_carried_out(session: Session, arrival: Arrival, decision: object) -> Handled:

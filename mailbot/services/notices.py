@@ -54,6 +54,7 @@ class StaffNotices:
             session,
             f"notice:{case.reference}",
             "staff_new_case",
+            new_key=True,  # the case was opened in this transaction
             case=case,
             reference=case.reference,
             citizen=citizen_label(case),

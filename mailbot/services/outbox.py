@@ -34,10 +34,13 @@ class Outbox:
         references: Sequence[str] = (),
         auto_submitted: str = "auto-replied",
         context: Mapping[str, object] | None = None,
+        new_key: bool = False,
         **values: object,
     ) -> OutboxRow | None:
-        """Render and queue one mail; a second call with the same key does nothing."""
-        if outbox_queries.key_exists(session, key):
+        """Render and queue one mail; a second call with the same key does nothing.
+        `new_key`: the key names a case opened in this transaction, so it cannot exist
+        yet (one SELECT less per new case; the unique key still guards it)."""
+        if not new_key and outbox_queries.key_exists(session, key):
             return None
         rendered = self.renderer.render(template, **{**(context or {}), **values})
         composed: ComposedMail = compose(
@@ -57,6 +60,7 @@ class Outbox:
             message_id=composed.message_id,
             mail_from=self.sender.email,
             recipients=",".join(composed.recipients),
+            recipient_domain=_domain(composed) if kind is MessageKind.RECEIPT else None,
             subject=composed.subject,
             content=composed.content,
             status=outbox_queries.PENDING,
@@ -67,11 +71,34 @@ class Outbox:
         )
         session.add(row)
         if case is not None:
-            message = _case_message(case, kind, composed, rendered.text, to, in_reply_to, now)
-            message.sender = str(self.sender)
-            session.add(message)
-        session.flush()
+            sent = self._sent_message(case, kind, composed, rendered.text, to, in_reply_to, now)
+            session.add(sent)
         return row
+
+    def _sent_message(
+        self,
+        case: CaseRow,
+        kind: MessageKind,
+        composed: ComposedMail,
+        text: str,
+        to: Sequence[Address],
+        in_reply_to: str | None,
+        now: datetime,
+    ) -> MessageRow:
+        """The case's record of the mail it was sent."""
+        return MessageRow(
+            case_id=case.id,
+            direction=Direction.OUT.value,
+            kind=kind.value,
+            message_id=composed.message_id,
+            in_reply_to=in_reply_to or "",
+            sender=str(self.sender),
+            recipients=", ".join(str(a) for a in to),
+            subject=composed.subject,
+            at=now,
+            body_text=text,
+            raw_sha256=None,
+        )
 
     def notify(
         self,
@@ -84,6 +111,7 @@ class Outbox:
         case: CaseRow | None = None,
         in_reply_to: str | None = None,
         context: Mapping[str, object] | None = None,
+        new_key: bool = False,
         **values: object,
     ) -> OutboxRow | None:
         """A notice for staff (new case, quarantine, bounce, follow-up, failure)."""
@@ -98,31 +126,13 @@ class Outbox:
             in_reply_to=in_reply_to,
             auto_submitted="auto-generated",
             context={**(context or {}), **values},
+            new_key=new_key,
         )
 
 
-def _case_message(
-    case: CaseRow,
-    kind: MessageKind,
-    composed: ComposedMail,
-    text: str,
-    to: Sequence[Address],
-    in_reply_to: str | None,
-    now: datetime,
-) -> MessageRow:
-    """The queued mail in its case's timeline."""
-    return MessageRow(
-        case_id=case.id,
-        direction=Direction.OUT.value,
-        kind=kind.value,
-        message_id=composed.message_id,
-        in_reply_to=in_reply_to or "",
-        recipients=", ".join(str(a) for a in to),
-        subject=composed.subject,
-        at=now,
-        body_text=text,
-        raw_sha256=None,
-    )
+def _domain(composed: ComposedMail) -> str | None:
+    """The mail domain of a receipt's (only) recipient, for the per-domain limit."""
+    return composed.recipients[0].rpartition("@")[2].lower() if composed.recipients else None
 
 
 class SilentOutbox(Outbox):

@@ -20,10 +20,11 @@ from mailbot.domain.model import Address, CaseState, MessageKind
 from mailbot.domain.ports import Clock
 from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_due_moment
 from mailbot.persistence import cases as case_queries
+from mailbot.persistence.cases import OpenCase
 from mailbot.persistence.outbox import existing_keys
-from mailbot.persistence.reminders import sent_moments
+from mailbot.persistence.reminders import record_moments, sent_moments
 from mailbot.persistence.session import Session, Sessions
-from mailbot.persistence.tables import CaseRow, ReminderRow
+from mailbot.persistence.tables import CaseRow
 from mailbot.services.cases import CaseLine, case_line
 from mailbot.services.outbox import Outbox
 from mailbot.services.sentfolder import SentFolder
@@ -80,7 +81,7 @@ class ReminderService:
         horizon = day + timedelta(days=max(self.rules.before_days, default=0) + 1)
         cases = case_queries.open_cases_due_by(session, horizon)
         sent = sent_moments(session, [c.id for c in cases])
-        due: list[tuple[CaseRow, Moment]] = []
+        due: list[tuple[OpenCase, Moment]] = []
         for case in cases:
             filed = case.received_at.astimezone(self.tz).date()
             moment = latest_due_moment(
@@ -97,10 +98,10 @@ class ReminderService:
             plan.mails.extend(d for d in digests if d.key not in done)
         return plan
 
-    def _line(self, case: CaseRow, day: date, moment: Moment | None = None) -> CaseLine:
+    def _line(self, case: OpenCase, day: date, moment: Moment | None = None) -> CaseLine:
         return case_line(case, day, moment.key if moment else None)
 
-    def _recipients(self, case: CaseRow, overdue: bool) -> tuple[str, ...]:
+    def _recipients(self, case: OpenCase, overdue: bool) -> tuple[str, ...]:
         to = [self.config.staff.coordinator]
         if case.service_email:
             to.append(case.service_email)
@@ -108,7 +109,7 @@ class ReminderService:
             to.append(self.config.reminders.escalation)
         return tuple(dict.fromkeys(a.lower() for a in to))
 
-    def _per_case(self, case: CaseRow, moment: Moment, day: date) -> PlannedMail:
+    def _per_case(self, case: OpenCase, moment: Moment, day: date) -> PlannedMail:
         overdue = moment.kind is MomentKind.OVERDUE
         return PlannedMail(
             key=f"reminder:{case.reference}:{moment.key}",
@@ -120,7 +121,7 @@ class ReminderService:
         )
 
     def _digests(
-        self, session: Session, day: date, due: list[tuple[CaseRow, Moment]]
+        self, session: Session, day: date, due: list[tuple[OpenCase, Moment]]
     ) -> Iterable[PlannedMail]:
         """One mail per recipient per working day: the coordinator sees every open case
         that needs attention, a service its own, the escalation address the overdue ones
@@ -132,7 +133,7 @@ class ReminderService:
         groups = self._group(cases, day)
         if any(lines for _name, lines in groups):
             yield self._digest(coordinator, day, groups)
-        by_service: dict[str, list[CaseRow]] = defaultdict(list)
+        by_service: dict[str, list[OpenCase]] = defaultdict(list)
         for case in cases:
             if case.service_email and case.service_email.lower() != coordinator:
                 by_service[case.service_email.lower()].append(case)
@@ -148,7 +149,7 @@ class ReminderService:
             )
 
     def _group(
-        self, cases: Sequence[CaseRow], day: date, with_new: bool = True
+        self, cases: Sequence[OpenCase], day: date, with_new: bool = True
     ) -> tuple[tuple[str, tuple[CaseLine, ...]], ...]:
         overdue, soon, new, waiting = [], [], [], []
         for case in cases:
@@ -198,16 +199,7 @@ class ReminderService:
                 return self.plan(session, day, send_day)
         with self.sessions.begin() as session:
             plan = self.plan(session, day, send_day)
-            for case_id, moment in plan.moments:
-                session.add(
-                    ReminderRow(
-                        case_id=case_id,
-                        moment=moment.key,
-                        day=moment.day,
-                        mode=self.config.reminders.mode,
-                        created_at=now,
-                    )
-                )
+            record_moments(session, plan.moments, self.config.reminders.mode, now)
             by_ref: dict[str, CaseRow] = {}
             if plan.mails and self.config.reminders.mode == "per_case":
                 refs = [m.cases[0].reference for m in plan.mails]

@@ -1,0 +1,73 @@
+"""Outgoing mail is written directly (not with EmailMessage, too slow for a backlog):
+what a mail client reads of it must be exactly what was rendered."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+import pytest
+
+from mailbot.domain.model import Address
+from mailbot.outbound.compose import compose
+from mailbot.outbound.render import RenderedMail
+
+NOW = datetime(2026, 12, 2, 14, 5, tzinfo=UTC)
+
+
+def _compose(subject: str, text: str, name: str = "Jan Peeters", refs: int = 1) -> bytes:
+    return compose(
+        sender=Address("klachten@gemeente.example", "Klachtendienst Gemeente"),
+        to=[Address("jan@burger.example", name), Address("dienst@gemeente.example", "")],
+        rendered=RenderedMail(subject, text, f"<p>{text}</p>"),
+        message_id="1.mailbot@gemeente.example",
+        now=NOW,
+        in_reply_to="c1@burger.example",
+        references=[f"r{n}.een.lange.message.id@burger.example" for n in range(refs)],
+    ).content
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "name"),
+    [
+        (
+            "Ontvangstmelding van je klacht [KL-2026-0001]",
+            "Beste Jan,\n\nWe hebben je klacht.\n",
+            "Jan",
+        ),
+        (
+            ("Klacht over de Kerkstraat – één week later, nog steeds niets gebeurd " * 3).strip(),
+            "Geachte heer Müller,\n\nUw klacht “sluikstort” is ontvangen. ✓\n",
+            'Müller, "Hans" <x>',
+        ),
+        ("Lange regel", "é" + "x" * 2000 + "\n\nEinde.\n", "Ann"),
+    ],
+)
+def test_what_a_mail_client_reads_is_what_was_rendered(subject: str, text: str, name: str) -> None:
+    raw = _compose(subject, text, name, refs=12)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert not message.defects
+    assert message["Subject"] == subject
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        (name, "jan@burger.example"),
+        ("", "dienst@gemeente.example"),
+    ]
+    assert message["Message-ID"] == "<1.mailbot@gemeente.example>"
+    assert message["In-Reply-To"] == "<c1@burger.example>"
+    assert message["References"].split()[-1] == "<c1@burger.example>"
+    assert len(message["References"].split()) == 13
+    assert message["Auto-Submitted"] == "auto-replied"
+    assert message["Content-Language"] == "nl-BE"
+    plain, html = message.iter_parts()
+    assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert html.get_content().replace("\r\n", "\n") == f"<p>{text}</p>\n"
+    # SMTP's limits: CRLF line ends, no line over 998 octets.
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_a_line_break_in_a_header_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="linefeed"):
+        _compose("Onderwerp\r\nBcc: iedereen@example.com", "tekst")
