@@ -20,7 +20,7 @@ from mailbot.app import App
 from mailbot.persistence import audit
 from mailbot.persistence import cases as repo
 from mailbot.persistence.cases import purge_personal_data
-from mailbot.persistence.tables import CaseRow, MessageRow
+from mailbot.persistence.tables import CaseMessageRow, CaseRow
 
 SERVICE = "omgeving@gemeente.example"
 COLLEAGUE = "collega@gemeente.example"
@@ -491,7 +491,7 @@ def test_timeline_trims_quoted_history(
     assert "| Hier is nog een foto." in shown.stdout
     assert "bedankt voor je bericht" not in shown.stdout.split("follow_up", 1)[1]
     with app.sessions() as session:
-        rows = session.execute(select(MessageRow.kind)).scalars().all()
+        rows = session.execute(select(CaseMessageRow.kind)).scalars().all()
     assert "follow_up" in rows
 
 

@@ -38,7 +38,7 @@ from support.hostile import raw_mails
 
 from mailbot.app import App
 from mailbot.config import load_config
-from mailbot.domain.model import InboundMail, MailboxMessage
+from mailbot.domain.model import FetchedMail, InboundMail
 from mailbot.inbound.parse import ParseError, parse_mail
 
 CI_EXAMPLES = 150
@@ -150,7 +150,7 @@ CRASHES = ("internal error while processing", "parser crashed")
 
 
 def file_through_intake(app: App, raw: bytes) -> None:
-    item = MailboxMessage("INBOX", 1, next(_uids), raw, datetime.now(UTC))
+    item = FetchedMail("INBOX", 1, next(_uids), raw, datetime.now(UTC))
     with app.sessions() as session:
         result = app.intake.process(item, session)
         session.commit()

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from support.app import mailbot, new_app, write_config
 from support.mails import ARRIVED, complaint
 
-from mailbot.persistence.tables import Blob, CaseRow, MessageRow, OutboxRow
+from mailbot.persistence.tables import Blob, CaseMessageRow, CaseRow, OutboxRow
 
 
 def test_finished_cases_lose_their_personal_data_after_the_retention_period(
@@ -91,7 +91,7 @@ def test_finished_cases_lose_their_personal_data_after_the_retention_period(
         assert any(b"bo@burger.example" in b for b in blobs)  # the open case keeps its mail
         assert (
             session.execute(
-                select(func.count(MessageRow.id)).where(MessageRow.case_id == 2)
+                select(func.count(CaseMessageRow.id)).where(CaseMessageRow.case_id == 2)
             ).scalar_one()
             == 3
         )

@@ -26,7 +26,7 @@ from support.mails import ARRIVED, body_text, by_recipient, complaint
 
 from mailbot.app import App
 from mailbot.inbound.parse import parse_mail
-from mailbot.persistence.tables import CaseRow, MailboxItemRow
+from mailbot.persistence.tables import CaseRow, IntakeRecordRow
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -123,7 +123,7 @@ def check(app: App, smtp: SmtpSink, uids: dict[int, Sample]) -> list[str]:
     with app.sessions() as session:
         items = {
             row.uid: row
-            for row in session.execute(select(MailboxItemRow)).scalars()
+            for row in session.execute(select(IntakeRecordRow)).scalars()
             if row.uid in uids
         }
         for uid, sample in uids.items():
@@ -147,7 +147,7 @@ def check(app: App, smtp: SmtpSink, uids: dict[int, Sample]) -> list[str]:
 
 
 def check_world(
-    smtp: SmtpSink, sample: Sample, item: MailboxItemRow, case: CaseRow | None
+    smtp: SmtpSink, sample: Sample, item: IntakeRecordRow, case: CaseRow | None
 ) -> list[str]:
     e = sample.expected
     assert e is not None
@@ -367,10 +367,12 @@ def test_a_delay_warning_about_our_receipt_joins_the_case_without_alarm(
     ]
     assert by_recipient(smtp_server, citizen) == [receipt]
     with app.sessions() as session:
-        from mailbot.persistence.tables import MessageRow
+        from mailbot.persistence.tables import CaseMessageRow
 
         kinds = session.execute(
-            select(MessageRow.kind).where(MessageRow.direction == "in").order_by(MessageRow.id)
+            select(CaseMessageRow.kind)
+            .where(CaseMessageRow.direction == "in")
+            .order_by(CaseMessageRow.id)
         ).scalars()
         assert list(kinds) == ["complaint", "auto_reply"]
 

@@ -19,7 +19,7 @@ from mailbot.demo import mails
 from mailbot.demo.mails import SampleMail
 from mailbot.domain.model import CaseSummary, Direction, MessageKind, Outcome
 from mailbot.persistence import cases as repo
-from mailbot.persistence.tables import CaseRow, MailboxItemRow, MessageRow
+from mailbot.persistence.tables import CaseMessageRow, CaseRow, IntakeRecordRow
 
 if TYPE_CHECKING:  # App: mailbot.demo imports it (one place); servers: optional packages
     from mailbot.app import App, PassReport
@@ -78,9 +78,9 @@ class Report:
         with app.sessions() as session:
             item = (
                 session.execute(
-                    select(MailboxItemRow)
-                    .where(MailboxItemRow.raw_sha256 == arrival.sha256)
-                    .order_by(MailboxItemRow.id.desc())
+                    select(IntakeRecordRow)
+                    .where(IntakeRecordRow.raw_sha256 == arrival.sha256)
+                    .order_by(IntakeRecordRow.id.desc())
                 )
                 .scalars()
                 .first()
@@ -91,9 +91,9 @@ class Report:
             ref = case.reference if case is not None else ""
             kind = (
                 session.execute(
-                    select(MessageRow.kind).where(
-                        MessageRow.raw_sha256 == arrival.sha256,
-                        MessageRow.direction == Direction.IN.value,
+                    select(CaseMessageRow.kind).where(
+                        CaseMessageRow.raw_sha256 == arrival.sha256,
+                        CaseMessageRow.direction == Direction.IN.value,
                     )
                 )
                 .scalars()

@@ -147,8 +147,10 @@ class InboundMail:
 
 
 @dataclass(frozen=True)
-class MailboxMessage:
-    """A raw message as it sits in an IMAP folder."""
+class FetchedMail:
+    """A mail as fetched from an IMAP folder: its raw bytes and the server's facts about
+    it. Parsing makes an `InboundMail` of it; intake records what it did with it in an
+    `IntakeRecordRow`; a mail of a case is a `CaseMessageRow` (ARCHITECTURE.md)."""
 
     folder: str
     uidvalidity: int

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
-from mailbot.domain.model import MailboxMessage
+from mailbot.domain.model import FetchedMail
 
 Clock = Callable[[], datetime]
 
@@ -34,7 +34,7 @@ class Mailbox(Protocol):
     def open_folder(self, folder: str) -> tuple[int, list[int]]:
         """Select `folder`; return its UIDVALIDITY and the UIDs in it, ascending."""
 
-    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[MailboxMessage]: ...
+    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]: ...
 
     def uids_before(self, folder: str, moment: datetime) -> list[int]:
         """UIDs that arrived before the day of `moment`."""

@@ -26,7 +26,7 @@ from mailbot.domain.errors import (
     MailboxUnavailableError,
     PermanentError,
 )
-from mailbot.domain.model import MailboxMessage
+from mailbot.domain.model import FetchedMail
 from mailbot.tls import security_mismatch, tls_context
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ class ImapMailbox:
         found = self._call("SEARCH", self._client.search, ["BEFORE", moment.date()])
         return sorted(int(u) for u in found)
 
-    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[MailboxMessage]:
+    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]:
         if self._selected != folder:
             raise RuntimeError(f"fetch from {folder} while {self._selected} is selected")
         uidvalidity = self._uidvalidity
@@ -255,7 +255,7 @@ class ImapMailbox:
             arrived = data.get(b"INTERNALDATE")
             if raw is None:
                 continue
-            yield MailboxMessage(
+            yield FetchedMail(
                 folder=folder,
                 uidvalidity=uidvalidity,
                 uid=uid,

@@ -8,7 +8,7 @@ from sqlalchemy import delete, exists
 from sqlalchemy.orm import Session
 
 from mailbot.persistence.dialect import insert_for
-from mailbot.persistence.tables import AttachmentRow, Blob, MailboxItemRow, MessageRow
+from mailbot.persistence.tables import AttachmentRow, Blob, CaseMessageRow, IntakeRecordRow
 
 
 def store_blob(session: Session, data: bytes) -> str:
@@ -30,9 +30,9 @@ def load_blob(session: Session, digest: str) -> bytes | None:
 def drop_orphans(session: Session) -> int:
     """Delete blobs no message, attachment or mailbox record points to; how many."""
     used = (
-        exists().where(MessageRow.raw_sha256 == Blob.sha256)
+        exists().where(CaseMessageRow.raw_sha256 == Blob.sha256)
         | exists().where(AttachmentRow.sha256 == Blob.sha256)
-        | exists().where(MailboxItemRow.raw_sha256 == Blob.sha256)
+        | exists().where(IntakeRecordRow.raw_sha256 == Blob.sha256)
     )
     result = session.execute(delete(Blob).where(~used))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -22,8 +22,8 @@ from mailbot.domain.reference import find_references
 from mailbot.persistence.dialect import insert_for
 from mailbot.persistence.tables import (
     AttachmentRow,
+    CaseMessageRow,
     CaseRow,
-    MessageRow,
     OutboxRow,
     ReferenceCounter,
     ReminderRow,
@@ -65,9 +65,9 @@ def find_case_by_message_ids(session: Session, message_ids: Sequence[str]) -> Ca
     if not ids:
         return None
     row = session.execute(
-        select(MessageRow.case_id)
-        .where(MessageRow.message_id.in_(ids))
-        .order_by(MessageRow.id.desc())
+        select(CaseMessageRow.case_id)
+        .where(CaseMessageRow.message_id.in_(ids))
+        .order_by(CaseMessageRow.id.desc())
         .limit(1)
     ).scalar_one_or_none()
     return None if row is None else session.get(CaseRow, row)
@@ -180,9 +180,9 @@ def finished_before(session: Session, cutoff: datetime) -> list[CaseRow]:
 def purge_personal_data(session: Session, case: CaseRow, subject: str, now: datetime) -> None:
     """Delete a case's messages, attachments, sent mail and reminders and blank the
     citizen; what the yearly report counts stays."""
-    message_ids = select(MessageRow.id).where(MessageRow.case_id == case.id)
+    message_ids = select(CaseMessageRow.id).where(CaseMessageRow.case_id == case.id)
     session.execute(delete(AttachmentRow).where(AttachmentRow.message_id.in_(message_ids)))
-    session.execute(delete(MessageRow).where(MessageRow.case_id == case.id))
+    session.execute(delete(CaseMessageRow).where(CaseMessageRow.case_id == case.id))
     session.execute(delete(OutboxRow).where(OutboxRow.case_id == case.id))
     session.execute(delete(ReminderRow).where(ReminderRow.case_id == case.id))
     session.execute(

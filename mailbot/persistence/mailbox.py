@@ -7,32 +7,32 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.persistence.tables import FolderStateRow, MailboxItemRow, MessageRow
+from mailbot.persistence.tables import CaseMessageRow, FolderStateRow, IntakeRecordRow
 
 
 def find_mailbox_item(
     session: Session, folder: str, uidvalidity: int, uid: int
-) -> MailboxItemRow | None:
+) -> IntakeRecordRow | None:
     return session.execute(
-        select(MailboxItemRow).where(
-            MailboxItemRow.folder == folder,
-            MailboxItemRow.uidvalidity == uidvalidity,
-            MailboxItemRow.uid == uid,
+        select(IntakeRecordRow).where(
+            IntakeRecordRow.folder == folder,
+            IntakeRecordRow.uidvalidity == uidvalidity,
+            IntakeRecordRow.uid == uid,
         )
     ).scalar_one_or_none()
 
 
-def earlier_copy(session: Session, message_id: str, fingerprint: str) -> MailboxItemRow | None:
+def earlier_copy(session: Session, message_id: str, fingerprint: str) -> IntakeRecordRow | None:
     """The mail handled before with this Message-ID and the same content (a record from
     before content fingerprints counts by its Message-ID); quarantined mail is no copy."""
     return session.execute(
-        select(MailboxItemRow)
+        select(IntakeRecordRow)
         .where(
-            MailboxItemRow.message_id == message_id,
-            MailboxItemRow.outcome.not_in(["quarantined"]),
-            (MailboxItemRow.fingerprint == fingerprint) | MailboxItemRow.fingerprint.is_(None),
+            IntakeRecordRow.message_id == message_id,
+            IntakeRecordRow.outcome.not_in(["quarantined"]),
+            (IntakeRecordRow.fingerprint == fingerprint) | IntakeRecordRow.fingerprint.is_(None),
         )
-        .order_by(MailboxItemRow.id)
+        .order_by(IntakeRecordRow.id)
         .limit(1)
     ).scalar_one_or_none()
 
@@ -40,9 +40,9 @@ def earlier_copy(session: Session, message_id: str, fingerprint: str) -> Mailbox
 def sent_by_us(session: Session, message_id: str) -> bool:
     """Whether mailbot itself sent a mail with this Message-ID (a copy came back)."""
     found = session.execute(
-        select(MessageRow.id)
-        .where(MessageRow.message_id == message_id, MessageRow.direction == "out")
-        .where(MessageRow.raw_sha256.is_(None))
+        select(CaseMessageRow.id)
+        .where(CaseMessageRow.message_id == message_id, CaseMessageRow.direction == "out")
+        .where(CaseMessageRow.raw_sha256.is_(None))
         .limit(1)
     ).first()
     return found is not None
@@ -61,15 +61,17 @@ def set_folder_state(session: Session, folder: str, uidvalidity: int, last_uid: 
         state.uidvalidity, state.last_uid = uidvalidity, last_uid
 
 
-def items_to_purge(session: Session, case_ids: list[int], cutoff: datetime) -> list[MailboxItemRow]:
+def items_to_purge(
+    session: Session, case_ids: list[int], cutoff: datetime
+) -> list[IntakeRecordRow]:
     """Records whose stored original retention removes: those of the given cases, and
     those of mail that opened no case, processed before the cutoff."""
     return list(
         session.execute(
-            select(MailboxItemRow).where(
-                MailboxItemRow.raw_sha256.is_not(None),
-                (MailboxItemRow.case_id.in_(case_ids))
-                | (MailboxItemRow.case_id.is_(None) & (MailboxItemRow.processed_at < cutoff)),
+            select(IntakeRecordRow).where(
+                IntakeRecordRow.raw_sha256.is_not(None),
+                (IntakeRecordRow.case_id.in_(case_ids))
+                | (IntakeRecordRow.case_id.is_(None) & (IntakeRecordRow.processed_at < cutoff)),
             )
         ).scalars()
     )
@@ -77,4 +79,4 @@ def items_to_purge(session: Session, case_ids: list[int], cutoff: datetime) -> l
 
 def any_mail_handled(session: Session) -> bool:
     """Whether intake ever recorded a mail in this database (a go-live or a restart)."""
-    return session.execute(select(MailboxItemRow.id).limit(1)).first() is not None
+    return session.execute(select(IntakeRecordRow.id).limit(1)).first() is not None

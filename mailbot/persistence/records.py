@@ -16,7 +16,7 @@ from mailbot.persistence.cases import purge_personal_data
 from mailbot.persistence.tables import (
     Blob,
     CaseRow,
-    MailboxItemRow,
+    IntakeRecordRow,
     OutboxRow,
 )
 
@@ -74,15 +74,15 @@ def mails_without_case(
     """Mails that arrived in the watched folder in [start, end) and opened no case
     (automatic replies, unreadable mail), counted by what intake did with them."""
     rows = session.execute(
-        select(MailboxItemRow.outcome, func.count(MailboxItemRow.id))
+        select(IntakeRecordRow.outcome, func.count(IntakeRecordRow.id))
         .where(
-            MailboxItemRow.folder == folder,
-            MailboxItemRow.case_id.is_(None),
-            MailboxItemRow.outcome.in_([Outcome.NO_CASE.value, Outcome.QUARANTINED.value]),
-            MailboxItemRow.arrived_at >= start,
-            MailboxItemRow.arrived_at < end,
+            IntakeRecordRow.folder == folder,
+            IntakeRecordRow.case_id.is_(None),
+            IntakeRecordRow.outcome.in_([Outcome.NO_CASE.value, Outcome.QUARANTINED.value]),
+            IntakeRecordRow.arrived_at >= start,
+            IntakeRecordRow.arrived_at < end,
         )
-        .group_by(MailboxItemRow.outcome)
+        .group_by(IntakeRecordRow.outcome)
     ).all()
     return {str(outcome): int(count) for outcome, count in rows}
 
@@ -170,12 +170,12 @@ def _case_mails(session: Session, case: CaseRow) -> list[StoredMail]:
     return found
 
 
-def _loose_items(session: Session, address: str) -> list[tuple[MailboxItemRow, bytes]]:
+def _loose_items(session: Session, address: str) -> list[tuple[IntakeRecordRow, bytes]]:
     """Mailbox items that opened no case (quarantine, automatic mail) but hold the address.
     Rare and only on request, so reading each stored original is acceptable."""
     items = session.execute(
-        select(MailboxItemRow).where(
-            MailboxItemRow.case_id.is_(None), MailboxItemRow.raw_sha256.is_not(None)
+        select(IntakeRecordRow).where(
+            IntakeRecordRow.case_id.is_(None), IntakeRecordRow.raw_sha256.is_not(None)
         )
     ).scalars()
     found = []
@@ -198,7 +198,7 @@ def citizen_data(session: Session, address: str) -> CitizenData:
     case_ids = [c.id for c in cases]
     if case_ids:
         for item in session.execute(
-            select(MailboxItemRow).where(MailboxItemRow.case_id.in_(case_ids))
+            select(IntakeRecordRow).where(IntakeRecordRow.case_id.in_(case_ids))
         ).scalars():
             if item.moved_to:
                 originals.append((item.moved_to, item.message_id))
@@ -232,7 +232,7 @@ def erase_citizen(session: Session, address: str, now: datetime) -> Erasure:
     case_ids = [c.id for c in cases]
     items = list(
         session.execute(
-            select(MailboxItemRow).where(MailboxItemRow.case_id.in_(case_ids))
+            select(IntakeRecordRow).where(IntakeRecordRow.case_id.in_(case_ids))
         ).scalars()
     ) + [item for item, _raw in _loose_items(session, address)]
     for item in items:

@@ -102,13 +102,14 @@ class CaseRow(Base):
     # When the retention period removed the personal data (the numbers for the yearly
     # report to the council stay: dates, channel, admissibility, reason, outcome).
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    messages: Mapped[list[MessageRow]] = relationship(
-        back_populates="case", order_by="MessageRow.id"
+    messages: Mapped[list[CaseMessageRow]] = relationship(
+        back_populates="case", order_by="CaseMessageRow.id"
     )
 
 
-class MessageRow(Base):
-    """Every mail of a case, in and out."""
+class CaseMessageRow(Base):
+    """One mail of a case's timeline, in or out (a complaint, a follow-up, a receipt, an
+    answer, a note, ...)."""
 
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -139,9 +140,10 @@ class AttachmentRow(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
 
 
-class MailboxItemRow(Base):
-    """One IMAP message handled by intake, keyed by folder + UIDVALIDITY + UID so that a
-    crash between the database commit and the MOVE never processes it twice."""
+class IntakeRecordRow(Base):
+    """What intake did with one fetched mail (outcome, reason, destination), keyed by
+    folder + UIDVALIDITY + UID so that a crash between the database commit and the MOVE
+    never processes it twice."""
 
     __tablename__ = "mailbox_items"
     __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid"),)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailbot.domain.model import InboundMail, MailboxMessage, Outcome
+from mailbot.domain.model import FetchedMail, InboundMail, Outcome
 from mailbot.persistence.tables import CaseRow
 
 
 @dataclass(frozen=True)
 class Arrival:
-    item: MailboxMessage
+    item: FetchedMail
     raw_sha: str  # the stored original
     mail: InboundMail
 

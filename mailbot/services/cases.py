@@ -13,8 +13,8 @@ from mailbot.domain.model import (
     CaseState,
     Channel,
     Direction,
+    FetchedMail,
     InboundMail,
-    MailboxMessage,
     MessageKind,
 )
 from mailbot.domain.reference import Reference, strip_reply_prefixes
@@ -22,7 +22,7 @@ from mailbot.domain.workdays import shift_deadline
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.cases import OpenCase, next_reference_number
 from mailbot.persistence.session import Session
-from mailbot.persistence.tables import AttachmentRow, CaseRow, MessageRow
+from mailbot.persistence.tables import AttachmentRow, CaseMessageRow, CaseRow
 
 STATE_LABELS = {
     CaseState.RECEIVED.value: "ontvangen, nog niet beoordeeld",
@@ -110,11 +110,11 @@ def store_message(
     mail: InboundMail,
     kind: MessageKind,
     raw_sha: str,
-    item: MailboxMessage,
+    item: FetchedMail,
     direction: Direction = Direction.IN,
-) -> MessageRow:
+) -> CaseMessageRow:
     """One mail of a case, with its attachments (content-addressed)."""
-    message = MessageRow(
+    message = CaseMessageRow(
         case_id=case.id,
         direction=direction.value,
         kind=kind.value,

@@ -39,7 +39,7 @@ from mailbot.domain.classify import (
 )
 from mailbot.domain.errors import MailbotError
 from mailbot.domain.identity import bounded_mail, content_fingerprint
-from mailbot.domain.model import CaseState, InboundMail, MailboxMessage, Outcome
+from mailbot.domain.model import CaseState, FetchedMail, InboundMail, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import quoted_receipt_references
 from mailbot.inbound.parse import ParseError, parse_mail
@@ -60,7 +60,7 @@ from mailbot.persistence.session import (
     UnstorableValue,
     WriteConflict,
 )
-from mailbot.persistence.tables import CaseRow, FolderStateRow, MailboxItemRow
+from mailbot.persistence.tables import CaseRow, FolderStateRow, IntakeRecordRow
 from mailbot.services.arrival import Arrival, Handled
 from mailbot.services.citizen import CitizenMail
 from mailbot.services.notices import StaffNotices
@@ -201,7 +201,7 @@ class IntakeService:
 
     # -- one message ------------------------------------------------------------------
 
-    def process(self, item: MailboxMessage, session: Session) -> IntakeResult:
+    def process(self, item: FetchedMail, session: Session) -> IntakeResult:
         """Store one mailbox message and decide what it is, in a SAVEPOINT of the batch's
         transaction in `session`; the caller commits. Idempotent.
 
@@ -238,13 +238,13 @@ class IntakeService:
                 return self._shunt(session, item, f"internal error while processing: {exc!r}")
         raise AssertionError("unreachable")
 
-    def _shunt(self, session: Session, item: MailboxMessage, reason: str) -> IntakeResult:
+    def _shunt(self, session: Session, item: FetchedMail, reason: str) -> IntakeResult:
         """Quarantine a mail whose processing failed, in a savepoint of its own."""
         with session.begin_nested():
             raw_sha = store_blob(session, item.raw)
             return self._quarantine(session, item, raw_sha, reason)
 
-    def _process(self, session: Session, item: MailboxMessage) -> IntakeResult:
+    def _process(self, session: Session, item: FetchedMail) -> IntakeResult:
         done = find_mailbox_item(session, item.folder, item.uidvalidity, item.uid)
         if done is not None:
             # Stored before a crash or a failed MOVE: only the move is left to do.
@@ -297,7 +297,7 @@ class IntakeService:
 
     # -- outcomes ---------------------------------------------------------------------
 
-    def _destination(self, item: MailboxMessage, outcome: Outcome) -> str | None:
+    def _destination(self, item: FetchedMail, outcome: Outcome) -> str | None:
         if item.folder == self.sent.name:
             return None  # the sent folder belongs to the coordinator: read, never move
         if outcome is Outcome.QUARANTINED:
@@ -307,7 +307,7 @@ class IntakeService:
     def _record(
         self,
         session: Session,
-        item: MailboxMessage,
+        item: FetchedMail,
         raw_sha: str,
         mail: InboundMail | None,
         handled: Handled,
@@ -315,7 +315,7 @@ class IntakeService:
         outcome, case, reason = handled.outcome, handled.case, handled.reason
         destination = self._destination(item, outcome)
         session.add(
-            MailboxItemRow(
+            IntakeRecordRow(
                 folder=item.folder,
                 uidvalidity=item.uidvalidity,
                 uid=item.uid,
@@ -342,7 +342,7 @@ class IntakeService:
         return IntakeResult(outcome, destination, case.reference if case else None, reason)
 
     def _quarantine(
-        self, session: Session, item: MailboxMessage, raw_sha: str, reason: str
+        self, session: Session, item: FetchedMail, raw_sha: str, reason: str
     ) -> IntakeResult:
         handled = Handled(Outcome.QUARANTINED, None, reason)
         result = self._record(session, item, raw_sha, None, handled)

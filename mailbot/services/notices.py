@@ -12,8 +12,8 @@ from mailbot.domain.model import (
     Address,
     AddressIssue,
     CaseState,
+    FetchedMail,
     InboundMail,
-    MailboxMessage,
     MessageKind,
 )
 from mailbot.domain.ports import Clock
@@ -105,7 +105,7 @@ class StaffNotices:
         )
 
     def quarantine(
-        self, session: Session, item: MailboxMessage, raw_sha: str, reason: str, folder: str
+        self, session: Session, item: FetchedMail, raw_sha: str, reason: str, folder: str
     ) -> None:
         self._notify(
             session,

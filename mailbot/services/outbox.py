@@ -11,7 +11,7 @@ from mailbot.outbound.compose import ComposedMail, compose, new_message_id
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.persistence import outbox as outbox_queries
 from mailbot.persistence.session import Session
-from mailbot.persistence.tables import CaseRow, MessageRow, OutboxRow
+from mailbot.persistence.tables import CaseMessageRow, CaseRow, OutboxRow
 
 
 class Outbox:
@@ -84,9 +84,9 @@ class Outbox:
         to: Sequence[Address],
         in_reply_to: str | None,
         now: datetime,
-    ) -> MessageRow:
+    ) -> CaseMessageRow:
         """The case's record of the mail it was sent."""
-        return MessageRow(
+        return CaseMessageRow(
             case_id=case.id,
             direction=Direction.OUT.value,
             kind=kind.value,

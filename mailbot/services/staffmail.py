@@ -32,7 +32,7 @@ from mailbot.domain.ports import Clock
 from mailbot.domain.reference import find_references
 from mailbot.persistence import audit
 from mailbot.persistence.session import Session
-from mailbot.persistence.tables import CaseRow, MessageRow
+from mailbot.persistence.tables import CaseMessageRow, CaseRow
 from mailbot.services.arrival import Arrival, Handled
 from mailbot.services.cases import case_line, open_case, store_message
 from mailbot.services.notices import StaffNotices
@@ -202,7 +202,7 @@ class StaffMail:
 
     def _note(self, session: Session, case: CaseRow, command: Command, now: datetime) -> str:
         session.add(
-            MessageRow(
+            CaseMessageRow(
                 case_id=case.id,
                 direction=Direction.IN.value,
                 kind=MessageKind.NOTE.value,
@@ -320,7 +320,7 @@ class StaffMail:
         case: CaseRow,
         kind: MessageKind,
         direction: Direction,
-    ) -> MessageRow:
+    ) -> CaseMessageRow:
         return store_message(
             session, case, arrival.mail, kind, arrival.raw_sha, arrival.item, direction
         )
@@ -338,6 +338,6 @@ def _row(session: Session, case_id: int) -> CaseRow:
     return case
 
 
-def _first_of(case: CaseRow, *kinds: MessageKind) -> MessageRow | None:
+def _first_of(case: CaseRow, *kinds: MessageKind) -> CaseMessageRow | None:
     wanted = {k.value for k in kinds}
     return next((m for m in case.messages if m.kind in wanted), None)
