@@ -31,6 +31,21 @@ def new_message_id(domain: str) -> str:
     return make_msgid(idstring=OWN_ID_TAG, domain=domain).strip("<>")
 
 
+_ENCODED_WORD_START = "=?"
+_LINE_BREAKS = str.maketrans({"\r": " ", "\n": " "})
+
+
+def inert(text: str) -> str:
+    """Header text as it stands, never re-read as an encoded-word: a name or subject from a
+    stranger can hold a literal `=?…?=` that the email package would otherwise decode (to
+    CR LF, a second address or lone surrogates) while building our headers."""
+    return text.translate(_LINE_BREAKS).replace(_ENCODED_WORD_START, "= ?")
+
+
+def _address(address: Address) -> str:
+    return formataddr((inert(address.name), address.email))
+
+
 def compose(
     *,
     sender: Address,
@@ -45,11 +60,12 @@ def compose(
     extra_headers: Sequence[tuple[str, str]] = (),
 ) -> ComposedMail:
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((sender.name, sender.email))
-    msg["To"] = ", ".join(formataddr((a.name, a.email)) for a in to)
+    subject = inert(rendered.subject)
+    msg["From"] = _address(sender)
+    msg["To"] = ", ".join(_address(a) for a in to)
     if reply_to is not None:
-        msg["Reply-To"] = formataddr((reply_to.name, reply_to.email))
-    msg["Subject"] = rendered.subject
+        msg["Reply-To"] = _address(reply_to)
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
     if in_reply_to:
@@ -71,6 +87,6 @@ def compose(
     return ComposedMail(
         message_id=message_id,
         recipients=tuple(a.email for a in to),
-        subject=rendered.subject,
+        subject=subject,
         content=msg.as_bytes(),
     )
