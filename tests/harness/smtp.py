@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -35,6 +36,7 @@ class ReceivedMail:
     mail_options: tuple[str, ...]
     rcpt_options: tuple[str, ...]
     auth_login: str | None  # the AUTH user, if the client authenticated
+    at: float = field(default_factory=time.monotonic)  # when the sink accepted it
 
     @property
     def subject(self) -> str:
@@ -112,6 +114,8 @@ class _SinkHandler:
         refusal = self.sink._take_failure("DATA", envelope.mail_from, None)
         if refusal:
             return refusal
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)
         # decode_data=False: original_content holds the bytes exactly as received
         data = envelope.original_content or b""
         message = BytesParser(policy=email.policy.default).parsebytes(data)
@@ -202,6 +206,9 @@ class SmtpSink:
         #: oauth: offer AUTH XOAUTH2 too, for tokens this endpoint knows (and require AUTH)
         self.oauth = oauth
         self.auth_required = auth is not None or oauth is not None
+        #: seconds each DATA waits before its 250: a server that takes its time, so a test
+        #: can act (kill the sender, say) while a delivery pass is under way
+        self.data_delay = 0.0
         self._state = _SinkState()
         self._cond = threading.Condition()
         self._controller: Controller | None = None
