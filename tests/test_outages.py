@@ -13,6 +13,7 @@ test_robustness.py (test_temporary_smtp_failure_is_retried_and_permanent_one_rep
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -169,3 +170,30 @@ def test_postgresql_down_for_a_while_loses_nothing(
         mailbox, smtp_server, ["an@burger.example", "bo@burger.example", "cas@burger.example"]
     )
     assert "leadership: cannot reach the database" in log.read_text()  # it was down
+
+
+def test_an_smtp_server_that_never_answers_holds_up_no_intake(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    # Issue 10 point 8: it accepts the connection and then says nothing, not even hello.
+    # (A stop waits for the delivery thread, up to the SMTP timeout: 3 s here, 30 s by
+    # default, which is systemd's TimeoutStopSec; a kill then loses nothing, test_kill.py.)
+    log = tmp_path / "daemon.log"
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        config = write_config(
+            tmp_path,
+            mailbox,
+            smtp_server,
+            sqlite_url,
+            smtp={"port": silent.getsockname()[1], "timeout": 3.0},
+        )
+        with daemon(config, log):
+            for who in ("an", "bo", "cas"):
+                arrives(mailbox, who)
+                wait_until(
+                    lambda: mailbox.uids("INBOX") == [], 15, "intake despite a mute server", log
+                )
+    assert len(mailbox.uids("Verwerkt")) == 3
+    assert smtp_server.messages == []
+    # the README: no mail address in the log above DEBUG
+    assert "@burger.example" not in log.read_text()
