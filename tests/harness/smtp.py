@@ -36,7 +36,7 @@ class ReceivedMail:
     mail_options: tuple[str, ...]
     rcpt_options: tuple[str, ...]
     auth_login: str | None  # the AUTH user, if the client authenticated
-    at: float = field(default_factory=time.monotonic)  # when the sink accepted it
+    at: float = field(default_factory=time.monotonic)  # when its DATA had arrived
 
     @property
     def subject(self) -> str:
@@ -111,6 +111,7 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        arrived = time.monotonic()  # the whole mail is here; the 250 may come later
         refusal = self.sink._take_failure("DATA", envelope.mail_from, None)
         if refusal:
             return refusal
@@ -131,6 +132,7 @@ class _SinkHandler:
             mail_options=tuple(envelope.mail_options),
             rcpt_options=tuple(envelope.rcpt_options),
             auth_login=auth_login,
+            at=arrived,
         )
         self.sink._deliver(mail)
         return "250 2.0.0 Message accepted for delivery"
