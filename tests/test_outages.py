@@ -100,6 +100,23 @@ def everything_filed_once(mailbox: Mailbox, smtp: SmtpSink, addresses: list[str]
     assert len(notices) == len(addresses), [m.subject for m in notices]
 
 
+def before_during_after(
+    proxy: TcpProxy, config: Path, log: Path, mailbox: Mailbox, smtp: SmtpSink
+) -> None:
+    """A complaint before the outage, one during it, one after: each filed once."""
+    arrives(mailbox, "an")
+    with daemon(config, log) as process:
+        receipt_arrives(smtp, "an@burger.example", log)
+        recorded_sent(log, 2)  # the receipt and the notice
+        outage(proxy, process, log, lambda: arrives(mailbox, "bo"))
+        receipt_arrives(smtp, "bo@burger.example", log)
+        arrives(mailbox, "cas")
+        receipt_arrives(smtp, "cas@burger.example", log)
+    everything_filed_once(
+        mailbox, smtp, ["an@burger.example", "bo@burger.example", "cas@burger.example"]
+    )
+
+
 def test_the_imap_server_down_for_a_while_loses_nothing(
     tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
 ) -> None:
@@ -108,17 +125,7 @@ def test_the_imap_server_down_for_a_while_loses_nothing(
         config = write_config(
             tmp_path, mailbox, smtp_server, sqlite_url, mailbox={"port": imap.port}
         )
-        arrives(mailbox, "an")
-        with daemon(config, log) as process:
-            receipt_arrives(smtp_server, "an@burger.example", log)
-            recorded_sent(log, 2)  # the receipt and the notice
-            outage(imap, process, log, lambda: arrives(mailbox, "bo"))
-            receipt_arrives(smtp_server, "bo@burger.example", log)
-            arrives(mailbox, "cas")
-            receipt_arrives(smtp_server, "cas@burger.example", log)
-    everything_filed_once(
-        mailbox, smtp_server, ["an@burger.example", "bo@burger.example", "cas@burger.example"]
-    )
+        before_during_after(imap, config, log, mailbox, smtp_server)
     assert "intake: IMAP" in log.read_text() and "retrying with backoff" in log.read_text()
 
 
@@ -158,17 +165,7 @@ def test_postgresql_down_for_a_while_loses_nothing(
         url = pg_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{pg.port}/")
         assert url != pg_url
         config = write_config(tmp_path, mailbox, smtp_server, url, daemon={"standby_interval": 1.0})
-        arrives(mailbox, "an")
-        with daemon(config, log) as process:
-            receipt_arrives(smtp_server, "an@burger.example", log)
-            recorded_sent(log, 2)  # the receipt and the notice
-            outage(pg, process, log, lambda: arrives(mailbox, "bo"))
-            receipt_arrives(smtp_server, "bo@burger.example", log)
-            arrives(mailbox, "cas")
-            receipt_arrives(smtp_server, "cas@burger.example", log)
-    everything_filed_once(
-        mailbox, smtp_server, ["an@burger.example", "bo@burger.example", "cas@burger.example"]
-    )
+        before_during_after(pg, config, log, mailbox, smtp_server)
     assert "leadership: cannot reach the database" in log.read_text()  # it was down
 
 
