@@ -196,3 +196,18 @@ def mailbox_oauth(dovecot_oauth: OAuthDovecotServer) -> Mailbox:
 def smtp_server_oauth(token_endpoint: TokenEndpoint) -> Iterator[SmtpSink]:
     """Like smtp_server, but MAIL FROM needs AUTH XOAUTH2 with a token of token_endpoint."""
     yield from _run_sink(SmtpSink(oauth=token_endpoint))
+
+
+# -- slow tests: only when asked for ----------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (soaks, the long SIGKILL runs, benchmarks) run only when asked
+    for, with `-m slow` (or any -m expression naming slow) or MAILBOT_SLOW_TESTS=1; CI and
+    a plain `pytest` deselect them and run their short variants."""
+    if "slow" in config.getoption("markexpr") or os.environ.get("MAILBOT_SLOW_TESTS") == "1":
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]

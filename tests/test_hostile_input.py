@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
+from hashlib import sha1
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,52 @@ def test_a_mail_over_the_size_limit_is_quarantined_unread_and_the_coordinator_to
     notice = [m for m in by_recipient(smtp_server, COORDINATOR) if "quarantaine" in m.subject]
     text = body_text(notice[0])
     assert "max_size_mb = 1" in text and "Foto's" in text
+
+
+def _raw(from_: str, subject: str, date: str = "Tue, 24 Nov 2026 10:00:00 +0100") -> bytes:
+    """A mail exactly as a stranger's program wrote it: no library re-encodes the headers."""
+    return (
+        f"From: {from_}\r\nTo: {FROM_ADDRESS}\r\nSubject: {subject}\r\nDate: {date}\r\n"
+        f"Message-ID: <{sha1((from_ + subject + date).encode()).hexdigest()}@burger.example>\r\n"
+        "\r\nGoedemiddag, de straatlamp is stuk.\r\n"
+    ).encode()
+
+
+def test_a_literal_encoded_word_from_a_stranger_stays_literal_in_our_mail(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    # Encoded-words with an empty charset stay text when parsed; our outgoing headers must
+    # not decode them a second time (to CR LF, a second address, or lone surrogates).
+    mailbox.append("INBOX", _raw("=??q?a=0D=0Ab?= <an@burger.example>", "Lamp"))
+    mailbox.append("INBOX", _raw("=??q?x=2C_y@evil.example?= <bo@burger.example>", "Put"))
+    mailbox.append("INBOX", _raw("Cas <cas@burger.example>", "=??b?ojWs?= café"))
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None
+    assert dict(report.intake.outcomes) == {"new_case": 3}
+    for who in ("an", "bo", "cas"):
+        receipts = by_recipient(smtp_server, f"{who}@burger.example")
+        assert len(receipts) == 1, who
+        assert receipts[0].rcpt_tos == (f"{who}@burger.example",)
+        to = str(receipts[0].message["To"])
+        assert "\r" not in to and "\n" not in to and "evil" not in to.split("<")[-1]
+    notices = [m.subject + body_text(m) for m in by_recipient(smtp_server, COORDINATOR)]
+    assert any("café" in n and "ojWs" in n for n in notices), notices  # shown, not decoded
+    assert all("evil.example" not in r for m in smtp_server.messages for r in m.rcpt_tos)
+
+
+def test_a_date_beyond_the_calendar_is_a_case_with_a_defect(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    mailbox.append("INBOX", _raw("An <an@burger.example>", "Lamp", "31 Dec 9999 23:59:59 -1200"))
+    mailbox.append("INBOX", _raw("Bo <bo@burger.example>", "Put", "1 Jan 0001 00:00:00 +1400"))
+    app = make_app(tmp_path, mailbox, smtp_server, db_url)
+
+    report = app.run_once()
+
+    assert report.intake is not None
+    assert dict(report.intake.outcomes) == {"new_case": 2}
+    assert mailbox.uids("Quarantaine") == []
+    assert len(by_recipient(smtp_server, "an@burger.example")) == 1

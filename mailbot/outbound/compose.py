@@ -35,6 +35,17 @@ def new_message_id(domain: str) -> str:
     return make_msgid(idstring=OWN_ID_TAG, domain=domain).strip("<>")
 
 
+_ENCODED_WORD_START = "=?"
+_LINE_BREAKS = str.maketrans({"\r": " ", "\n": " "})
+
+
+def inert(text: str) -> str:
+    """Header text as it stands, never re-read as an encoded-word: a name or subject from a
+    stranger can hold a literal `=?…?=` that the email package (or the reader's mail
+    client) would otherwise decode (to CR LF, a second address or lone surrogates)."""
+    return text.translate(_LINE_BREAKS).replace(_ENCODED_WORD_START, "= ?")
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Everything about a mail but its texts."""
@@ -108,10 +119,14 @@ def _ascii_mail(e: Envelope, rendered: RenderedMail) -> bytes:
     part is 7bit or 8bit, or base64 when a line is longer than RFC 5322 allows."""
     in_reply_to, refs = e.thread()
     headers = [
-        ("From", formataddr((e.sender.name, e.sender.email))),
-        ("To", ", ".join(formataddr((a.name, a.email)) for a in e.to)),
-        *([("Reply-To", formataddr((e.reply_to.name, e.reply_to.email)))] if e.reply_to else []),
-        ("Subject", rendered.subject),
+        ("From", formataddr((inert(e.sender.name), e.sender.email))),
+        ("To", ", ".join(formataddr((inert(a.name), a.email)) for a in e.to)),
+        *(
+            [("Reply-To", formataddr((inert(e.reply_to.name), e.reply_to.email)))]
+            if e.reply_to
+            else []
+        ),
+        ("Subject", inert(rendered.subject)),
         ("Date", format_datetime(e.now)),
         ("Message-ID", f"<{e.message_id}>"),
         *([("In-Reply-To", f"<{in_reply_to}>")] if in_reply_to else []),
@@ -150,7 +165,7 @@ def _utf8_mail(e: Envelope, rendered: RenderedMail) -> bytes:
     msg["To"] = ", ".join(_address(a) for a in e.to)
     if e.reply_to is not None:
         msg["Reply-To"] = _address(e.reply_to)
-    msg["Subject"] = rendered.subject
+    msg["Subject"] = inert(rendered.subject)
     msg["Date"] = format_datetime(e.now)
     msg["Message-ID"] = f"<{e.message_id}>"
     in_reply_to, refs = e.thread()
@@ -167,9 +182,9 @@ def _utf8_mail(e: Envelope, rendered: RenderedMail) -> bytes:
 
 def _address(address: Address) -> str:
     if address.email.isascii():
-        return formataddr((address.name, address.email))
+        return formataddr((inert(address.name), address.email))
     local, _, domain = address.email.rpartition("@")
-    return str(HeaderAddress(address.name, local, domain))
+    return str(HeaderAddress(inert(address.name), local, domain))
 
 
 MAX_LINE = 998  # RFC 5322 section 2.1.1, without the CRLF

@@ -3,7 +3,8 @@ permanent ones (and running out of attempts) mark the row failed and tell the co
 
 At-least-once: a row is marked sent right after the server accepted it. If the process
 dies between the two, the mail goes out again after a restart with the same Message-ID,
-so mail clients show it once; that window is one database commit wide.
+so mail clients show it once. That window is the server's 250 plus one database commit;
+on SQLite the commit may first wait for intake's write lock (measured in RELIABILITY.md).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from harness.postgres import (
     fresh_pg_database,
     pg_database_exists,
 )
+from harness.proxy import TcpProxy
 from harness.smtp import ReceivedMail, Rejection, SmtpSink, Stage
 from harness.tls import TlsFiles, make_tls_files
 from harness.token_endpoint import TokenEndpoint
@@ -43,6 +44,7 @@ __all__ = [
     "SmtpSink",
     "Stage",
     "StoredMessage",
+    "TcpProxy",
     "TlsFiles",
     "TokenEndpoint",
     "free_port",

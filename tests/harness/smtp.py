@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -35,6 +36,7 @@ class ReceivedMail:
     mail_options: tuple[str, ...]
     rcpt_options: tuple[str, ...]
     auth_login: str | None  # the AUTH user, if the client authenticated
+    at: float = field(default_factory=time.monotonic)  # when its DATA had arrived
 
     @property
     def subject(self) -> str:
@@ -109,9 +111,12 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        arrived = time.monotonic()  # the whole mail is here; the 250 may come later
         refusal = self.sink._take_failure("DATA", envelope.mail_from, None)
         if refusal:
             return refusal
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)
         # decode_data=False: original_content holds the bytes exactly as received
         data = envelope.original_content or b""
         if envelope.smtp_utf8:  # RFC 6532: UTF-8 headers, read as the text they are
@@ -130,6 +135,7 @@ class _SinkHandler:
             mail_options=tuple(envelope.mail_options),
             rcpt_options=tuple(envelope.rcpt_options),
             auth_login=auth_login,
+            at=arrived,
         )
         self.sink._deliver(mail)
         return "250 2.0.0 Message accepted for delivery"
@@ -208,6 +214,9 @@ class SmtpSink:
         #: oauth: offer AUTH XOAUTH2 too, for tokens this endpoint knows (and require AUTH)
         self.oauth = oauth
         self.auth_required = auth is not None or oauth is not None
+        #: seconds each DATA waits before its 250: a server that takes its time, so a test
+        #: can act (kill the sender, say) while a delivery pass is under way
+        self.data_delay = 0.0
         self._state = _SinkState()
         self._cond = threading.Condition()
         self._controller: Controller | None = None

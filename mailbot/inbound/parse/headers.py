@@ -28,18 +28,19 @@ def read_date(parser: Any, raw_value: str | None, defects: list[str]) -> datetim
         defects.append("missing Date header")
         return None
     parsed = parser.date if parser is not None else None
-    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
     try:
+        if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
         value = parsedate_to_datetime(raw_value)
+        if value.tzinfo is None:
+            # RFC 5322 §3.3: "-0000" and a missing zone both say nothing about local time.
+            defects.append("Date header without time zone: read as UTC")
+            value = value.replace(tzinfo=UTC)
+        # 31 Dec 9999 23:59:59 -1200 is a valid date whose UTC is beyond the calendar
+        return value.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         defects.append("unparsable Date header")
         return None
-    if value.tzinfo is None:
-        # RFC 5322 §3.3: "-0000" and a missing zone both say nothing about local time.
-        defects.append("Date header without time zone: read as UTC")
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def synthetic_id(raw: bytes) -> str:
