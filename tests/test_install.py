@@ -144,13 +144,10 @@ def test_the_readme_install_with_the_package_built_from_the_checkout(
 
 @pytest.mark.slow
 def test_the_readme_install_in_a_new_venv(
-    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, request: pytest.FixtureRequest
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink
 ) -> None:
     """As the README says: python3 -m venv /opt/mailbot/venv; pip install /path/to/mailbot.
     About 100 s here; runs only when asked for: pytest -m slow tests/test_install.py"""
-    wanted = request.config.getoption("markexpr")
-    if "slow" not in wanted or "not slow" in wanted:
-        pytest.skip("the full venv install runs only when asked for: pytest -m slow")
     source = _source(tmp_path)
     venv = tmp_path / "opt-mailbot" / "venv"
     _run(sys.executable, "-m", "venv", venv)
