@@ -116,16 +116,17 @@ def intake_rules(config: Config) -> IntakeRules:
 
 
 class _Stored:
-    """What intake already knows, read inside the mail's own transaction (`Known`)."""
+    """What intake already knows about one mail, read inside its transaction (`Known`)."""
 
-    def __init__(self, session: Session, prefix: str) -> None:
+    def __init__(self, session: Session, prefix: str, fingerprint: str) -> None:
         self.session = session
         self.prefix = prefix
+        self.fingerprint = fingerprint  # of the mail being classified
 
     def earlier(self, mail: InboundMail) -> Earlier | None:
         if sent_by_us(self.session, mail.message_id):
             return Earlier(Outcome.NO_CASE.value, "mailbot sent it")
-        row = earlier_copy(self.session, mail.message_id, content_fingerprint(mail))
+        row = earlier_copy(self.session, mail.message_id, self.fingerprint)
         return None if row is None else Earlier(row.outcome, row.reason)
 
     def thread_case(self, mail: InboundMail) -> CaseView | None:
@@ -264,7 +265,8 @@ class IntakeService:
         except Exception as exc:
             log.exception("intake: uid=%s parser crashed", item.uid)
             return self._quarantine(session, item, raw_sha, f"parser crashed: {exc!r}")
-        known = _Stored(session, self.config.cases.reference_prefix)
+        fingerprint = content_fingerprint(mail)
+        known = _Stored(session, self.config.cases.reference_prefix, fingerprint)
         rules = self.rules
         if rules.sent_folder != self.sent.name:  # found on the server after start
             rules = self.rules = replace(rules, sent_folder=self.sent.name)
@@ -273,7 +275,7 @@ class IntakeService:
         handled = self.handlers[type(decision)](session, arrival, decision)
         if handled.case is not None:
             self._audit(session, decision, handled, mail)
-        return self._record(session, item, raw_sha, mail, handled)
+        return self._record(session, item, raw_sha, mail, handled, fingerprint)
 
     def _audit(
         self, session: Session, decision: object, handled: Handled, mail: InboundMail
@@ -311,6 +313,7 @@ class IntakeService:
         raw_sha: str,
         mail: InboundMail | None,
         handled: Handled,
+        fingerprint: str | None = None,  # of `mail` (domain/identity.py)
     ) -> IntakeResult:
         outcome, case, reason = handled.outcome, handled.case, handled.reason
         destination = self._destination(item, outcome)
@@ -320,7 +323,7 @@ class IntakeService:
                 uidvalidity=item.uidvalidity,
                 uid=item.uid,
                 message_id=mail.message_id if mail else f"{raw_sha[:32]}@mailbot.invalid",
-                fingerprint=content_fingerprint(mail) if mail else None,
+                fingerprint=fingerprint,
                 raw_sha256=raw_sha,
                 arrived_at=item.arrived_at,
                 outcome=outcome.value,
