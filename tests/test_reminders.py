@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from harness import Mailbox, ReceivedMail, SmtpSink
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from support.app import COORDINATOR, new_app, write_config
 from support.clock import FakeClock
 from support.mails import body_text, by_recipient, complaint
@@ -266,3 +266,47 @@ def test_command_line_under_a_faked_clock_on_the_due_day(
     assert all(m.rcpt_tos == (COORDINATOR,) for m in sent)
     again = cli(config, "run", "--once", now="2026-12-02T14:00:00+01:00")
     assert again.returncode == 0 and len(smtp_server.messages) == start + 2
+
+
+def test_a_digest_over_a_large_backlog_lists_the_most_urgent_and_counts_the_rest(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, db_url: str
+) -> None:
+    """After a go-live on a neglected mailbox 250 cases are overdue: the coordinator's
+    digest names the 100 with the oldest deadline, counts the other 150, and stays a
+    mail a mail server accepts and a person reads."""
+    app, clock = setup(
+        tmp_path, mailbox, smtp_server, db_url, [("echt@burger.example", FILED)], mode="digest"
+    )
+    old = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+    with app.sessions.begin() as session:
+        session.execute(
+            insert(CaseRow),
+            [
+                {
+                    "reference": f"KL-2026-{n:04d}",
+                    "state": "in_progress",
+                    "channel": "email",
+                    "citizen_email": f"burger{n}@burger.example",
+                    "citizen_name": f"Burger {n}",
+                    "subject": f"Klacht {n}",
+                    "received_at": old + timedelta(hours=n),
+                    "deadline": date(2026, 10, 1) + timedelta(days=(n - 1000) // 10),
+                    "created_at": old,
+                }
+                for n in range(1000, 1250)
+            ],
+        )
+    sent = run_on(app, clock, date(2026, 11, 24), smtp_server)
+    (coordinator,) = [m for m in sent if m.rcpt_tos == (COORDINATOR,)]
+    text = body_text(coordinator)
+    assert "Termijn overschreden (250)" in text
+    listed = {f"KL-2026-{n:04d}" for n in range(1000, 1100)}
+    counted = {f"KL-2026-{n:04d}" for n in range(1100, 1250)}
+    assert all(ref in text for ref in listed)
+    assert not any(ref in text for ref in counted)
+    assert "en nog 150 dossiers in deze groep" in " ".join(text.split())
+    assert "KL-2026-0001" in text  # the real complaint, new, not yet assessed
+    assert "251 dossiers" in str(coordinator.message["Subject"])
+    assert len(coordinator.data) < 300_000
+    (director,) = [m for m in sent if m.rcpt_tos == (ESCALATION,)]
+    assert "Termijn overschreden (250)" in body_text(director)

@@ -139,24 +139,34 @@ def latest_due_moment(
     after every moment that was. After downtime only the latest missed moment goes out,
     not a burst, and a moment older than one already sent is never sent.
     """
-    latest: Moment | None = None
+    latest = latest_moment(deadline, filed, rules, calendar, today)
+    if latest is None or superseded(latest, already_sent):
+        return None
+    return latest
+
+
+def latest_moment(
+    deadline: date, filed: date, rules: ReminderRules, calendar: WorkCalendar, today: date
+) -> Moment | None:
+    """The latest moment on or before `today`, sent or not: the same for every case with
+    this deadline and filing day, so a pass over many cases computes it once per pair."""
     overdue_days = calendar.working_days_between(deadline, today)
     if overdue_days >= 1:
         # The k-th escalation is on working day 1 + (k - 1) * every after the deadline.
         k = (overdue_days - 1) // rules.overdue_every + 1
-        latest = _overdue_moment(deadline, calendar, k, rules.overdue_every)
-    else:
-        # Closest to the deadline first, so the first one on or before today is the latest.
-        for day, kind, key in _lead_moments(deadline, filed, rules, calendar):
-            if day <= today:
-                latest = _moment(day, kind, key, deadline)
-                break
-    if latest is None:
-        return None
-    if already_sent:
-        rank = _key_rank(latest.key)
-        sent = [r for r in map(_key_rank, already_sent) if r is not None]
-        # Also covers latest.key itself being in already_sent (equal rank).
-        if sent and rank is not None and max(sent) >= rank:
-            return None
-    return latest
+        return _overdue_moment(deadline, calendar, k, rules.overdue_every)
+    # Closest to the deadline first, so the first one on or before today is the latest.
+    for day, kind, key in _lead_moments(deadline, filed, rules, calendar):
+        if day <= today:
+            return _moment(day, kind, key, deadline)
+    return None
+
+
+def superseded(moment: Moment, already_sent: Collection[str]) -> bool:
+    """True when `moment`, or a later one of the same case, was already sent."""
+    if not already_sent:
+        return False
+    rank = _key_rank(moment.key)
+    sent = [r for r in map(_key_rank, already_sent) if r is not None]
+    # Also covers moment.key itself being in already_sent (equal rank).
+    return bool(sent) and rank is not None and max(sent) >= rank

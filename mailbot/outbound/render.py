@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 # A link to the top-level templates/ in a checkout; real files in an installed wheel.
@@ -35,6 +36,11 @@ def _long_date(value: date) -> str:
     return str(format_date(value, format="d MMMM y", locale=LOCALE))
 
 
+def number(value: int) -> str:
+    """'1.234': a count as a Flemish reader writes it."""
+    return str(format_decimal(value, locale=LOCALE))
+
+
 class TemplateRenderer:
     def __init__(self, timezone: ZoneInfo, folder: Path | None = None) -> None:
         folders = [str(folder)] if folder else []
@@ -51,6 +57,7 @@ class TemplateRenderer:
         self._timezone = timezone
         self._env.filters["datum"] = self.long_date
         self._env.filters["datumtijd"] = self.long_datetime
+        self._env.filters["getal"] = number
 
     def long_date(self, value: date | datetime) -> str:
         """'24 december 2026', in the municipality's time zone for moments."""

@@ -31,6 +31,7 @@ from mailbot.persistence.tables import (
 
 DONE_STATES = (CaseState.CLOSED.value, CaseState.ANSWERED.value)
 OPEN_STATES = (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value)
+IN_CHUNK = 5000  # keep IN lists within driver limits
 
 
 def next_reference_number(session: Session, prefix: str, year: int) -> int:
@@ -136,28 +137,37 @@ _OPEN_CASE = (
 )
 
 
-def open_cases_due_by(session: Session, horizon: date) -> list[OpenCase]:
-    rows = session.execute(
-        select(*_OPEN_CASE)
-        .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= horizon)
-        .order_by(CaseRow.deadline, CaseRow.id)
-    )
-    return [OpenCase._make(row) for row in rows]
+class CaseDates(NamedTuple):
+    """The few columns a reminder pass sorts every open case by."""
+
+    id: int
+    state: str
+    received_at: datetime
+    deadline: date
+    service_email: str | None
 
 
-def digest_cases(session: Session, due_soon: date) -> list[OpenCase]:
-    """Open cases a digest shows: due soon, not yet assessed, or waiting for a service."""
+def open_case_dates(session: Session) -> list[CaseDates]:
+    """Every open case, earliest deadline first, read once per reminder pass."""
     rows = session.execute(
-        select(*_OPEN_CASE)
-        .where(CaseRow.state.in_(OPEN_STATES))
-        .where(
-            (CaseRow.deadline <= due_soon)
-            | (CaseRow.state == CaseState.RECEIVED.value)
-            | (CaseRow.service_email.is_not(None))
+        select(
+            CaseRow.id, CaseRow.state, CaseRow.received_at, CaseRow.deadline, CaseRow.service_email
         )
+        .where(CaseRow.state.in_(OPEN_STATES))
         .order_by(CaseRow.deadline, CaseRow.id)
     )
-    return [OpenCase._make(row) for row in rows]
+    return [CaseDates._make(row) for row in rows]
+
+
+def open_cases_by_id(session: Session, ids: Sequence[int]) -> dict[int, OpenCase]:
+    """What staff mails show of these cases, by id."""
+    found: dict[int, OpenCase] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = session.execute(
+            select(*_OPEN_CASE).where(CaseRow.id.in_(ids[start : start + IN_CHUNK]))
+        )
+        found.update((row.id, OpenCase._make(row)) for row in rows)
+    return found
 
 
 def finished_before(session: Session, cutoff: datetime) -> list[CaseRow]:

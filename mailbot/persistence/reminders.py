@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.reminders import Moment
-from mailbot.persistence.tables import ReminderRow
+from mailbot.persistence.cases import OPEN_STATES
+from mailbot.persistence.tables import CaseRow, ReminderRow
 
-_CHUNK = 5000  # keep IN lists within driver limits
 
-
-def sent_moments(session: Session, case_ids: Sequence[int]) -> dict[int, set[str]]:
+def sent_moments(session: Session, deadline_by: date) -> dict[int, set[str]]:
+    """The moments already sent, per open case with a deadline on or before the day."""
     sent: dict[int, set[str]] = defaultdict(set)
-    for start in range(0, len(case_ids), _CHUNK):
-        chunk = case_ids[start : start + _CHUNK]
-        for case_id, moment in session.execute(
-            select(ReminderRow.case_id, ReminderRow.moment).where(ReminderRow.case_id.in_(chunk))
-        ):
-            sent[case_id].add(moment)
+    rows = session.execute(
+        select(ReminderRow.case_id, ReminderRow.moment)
+        .join(CaseRow, CaseRow.id == ReminderRow.case_id)
+        .where(CaseRow.state.in_(OPEN_STATES), CaseRow.deadline <= deadline_by)
+    )
+    for case_id, moment in rows:
+        sent[case_id].add(moment)
     return sent
 
 

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from mailbot.config import Config
 from mailbot.domain.model import Address, CaseState, MessageKind
 from mailbot.domain.ports import Clock
-from mailbot.domain.reminders import Moment, MomentKind, ReminderRules, latest_due_moment
+from mailbot.domain.reminders import (
+    Moment,
+    MomentKind,
+    ReminderRules,
+    latest_moment,
+    superseded,
+)
 from mailbot.persistence import cases as case_queries
-from mailbot.persistence.cases import OpenCase
+from mailbot.persistence.cases import CaseDates, OpenCase
 from mailbot.persistence.outbox import existing_keys
 from mailbot.persistence.reminders import record_moments, sent_moments
 from mailbot.persistence.session import Session, Sessions
@@ -32,6 +38,7 @@ from mailbot.services.sentfolder import SentFolder
 log = logging.getLogger(__name__)
 
 DUE_SOON_DAYS = 7  # "due this week" in the digest
+DIGEST_LINES = 100  # cases listed per group of a digest; the rest is counted
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,12 @@ class PlannedMail:
     cases: tuple[CaseLine, ...]
     groups: tuple[tuple[str, tuple[CaseLine, ...]], ...] = ()
     moment: Moment | None = None
+    counts: tuple[tuple[str, int], ...] = ()  # cases per group, listed or not
+
+    @property
+    def total(self) -> int:
+        """The cases the mail is about, listed or counted."""
+        return sum(n for _name, n in self.counts) if self.counts else len(self.cases)
 
 
 @dataclass
@@ -50,6 +63,31 @@ class ReminderPlan:
     day: date
     mails: list[PlannedMail] = field(default_factory=list)
     moments: list[tuple[int, Moment]] = field(default_factory=list)  # (case id, moment)
+
+
+_Groups = tuple[tuple[str, list[CaseDates]], ...]
+
+
+def _group(cases: Sequence[CaseDates], day: date, with_new: bool = True) -> _Groups:
+    """The digest's groups, most urgent first, each in deadline order; empty ones left out."""
+    overdue, soon, new, waiting = [], [], [], []
+    due_soon = day + timedelta(days=DUE_SOON_DAYS)
+    for case in cases:
+        if case.deadline < day:
+            overdue.append(case)
+        elif case.deadline <= due_soon:
+            soon.append(case)
+        elif case.state == CaseState.RECEIVED.value and with_new:
+            new.append(case)
+        elif case.service_email:
+            waiting.append(case)
+    named = (
+        ("Termijn overschreden", overdue),
+        ("Termijn verloopt binnen 7 dagen", soon),
+        ("Nieuw, nog niet beoordeeld", new),
+        ("Wacht op de betrokken dienst", waiting),
+    )
+    return tuple((name, members) for name, members in named if members)
 
 
 class ReminderService:
@@ -78,25 +116,37 @@ class ReminderService:
     def plan(self, session: Session, day: date, today_is_send_day: bool = True) -> ReminderPlan:
         """Every mail the pass for `day` would queue, without queueing anything."""
         plan = ReminderPlan(day)
-        horizon = day + timedelta(days=max(self.rules.before_days, default=0) + 1)
-        cases = case_queries.open_cases_due_by(session, horizon)
-        sent = sent_moments(session, [c.id for c in cases])
-        due: list[tuple[OpenCase, Moment]] = []
-        for case in cases:
-            filed = case.received_at.astimezone(self.tz).date()
-            moment = latest_due_moment(
-                case.deadline, filed, self.rules, self.calendar, day, sent.get(case.id, ())
-            )
-            if moment is not None:
-                due.append((case, moment))
-                plan.moments.append((case.id, moment))
+        cases = case_queries.open_case_dates(session)
+        due = self._due(session, cases, day)
+        plan.moments.extend((case.id, moment) for case, moment in due)
         if self.config.reminders.mode == "per_case":
-            plan.mails.extend(self._per_case(case, moment, day) for case, moment in due)
+            full = case_queries.open_cases_by_id(session, [case.id for case, _m in due])
+            plan.mails.extend(self._per_case(full[case.id], moment, day) for case, moment in due)
         elif today_is_send_day and self.calendar.is_working_day(day):
-            digests = list(self._digests(session, day, due))
+            digests = list(self._digests(session, day, cases, due))
             done = existing_keys(session, [d.key for d in digests])
             plan.mails.extend(d for d in digests if d.key not in done)
         return plan
+
+    def _due(
+        self, session: Session, cases: Sequence[CaseDates], day: date
+    ) -> list[tuple[CaseDates, Moment]]:
+        """The moment due today per case. Cases sharing a deadline and a filing day share
+        their latest moment, so it is computed once per pair, not once per case."""
+        horizon = day + timedelta(days=max(self.rules.before_days, default=0) + 1)
+        sent = sent_moments(session, horizon)
+        latest: dict[tuple[date, date], Moment | None] = {}
+        due: list[tuple[CaseDates, Moment]] = []
+        for case in cases:
+            if case.deadline > horizon:
+                break  # earliest deadline first
+            pair = (case.deadline, case.received_at.astimezone(self.tz).date())
+            if pair not in latest:
+                latest[pair] = latest_moment(*pair, self.rules, self.calendar, day)
+            moment = latest[pair]
+            if moment is not None and not superseded(moment, sent.get(case.id, ())):
+                due.append((case, moment))
+        return due
 
     def _line(self, case: OpenCase, day: date, moment: Moment | None = None) -> CaseLine:
         return case_line(case, day, moment.key if moment else None)
@@ -121,66 +171,59 @@ class ReminderService:
         )
 
     def _digests(
-        self, session: Session, day: date, due: list[tuple[OpenCase, Moment]]
+        self,
+        session: Session,
+        day: date,
+        cases: Sequence[CaseDates],
+        due: list[tuple[CaseDates, Moment]],
     ) -> Iterable[PlannedMail]:
         """One mail per recipient per working day: the coordinator sees every open case
         that needs attention, a service its own, the escalation address the overdue ones
-        on days an escalation moment falls."""
-        cases = case_queries.digest_cases(session, day + timedelta(days=DUE_SOON_DAYS))
-        if not cases:
-            return
+        on days an escalation moment falls. Each group lists its DIGEST_LINES most
+        urgent cases and counts the rest, so a digest stays a mail one can read (and
+        send: 100,000 cases in full would be tens of megabytes)."""
+        due_soon = day + timedelta(days=DUE_SOON_DAYS)
+        wanted = [
+            c
+            for c in cases
+            if c.deadline <= due_soon or c.state == CaseState.RECEIVED.value or c.service_email
+        ]
         coordinator = self.config.staff.coordinator.lower()
-        groups = self._group(cases, day)
-        if any(lines for _name, lines in groups):
-            yield self._digest(coordinator, day, groups)
-        by_service: dict[str, list[OpenCase]] = defaultdict(list)
-        for case in cases:
+        digests: list[tuple[str, _Groups]] = [(coordinator, _group(wanted, day))]
+        by_service: dict[str, list[CaseDates]] = defaultdict(list)
+        for case in wanted:
             if case.service_email and case.service_email.lower() != coordinator:
                 by_service[case.service_email.lower()].append(case)
         for address, own in sorted(by_service.items()):
-            yield self._digest(address, day, self._group(own, day, with_new=False))
+            digests.append((address, _group(own, day, with_new=False)))
         escalation = self.config.reminders.escalation
         if escalation and any(m.kind is MomentKind.OVERDUE for _c, m in due):
-            overdue = [c for c in cases if c.deadline < day]
-            yield self._digest(
-                escalation.lower(),
-                day,
-                (("Termijn overschreden", tuple(self._line(c, day) for c in overdue)),),
-            )
-
-    def _group(
-        self, cases: Sequence[OpenCase], day: date, with_new: bool = True
-    ) -> tuple[tuple[str, tuple[CaseLine, ...]], ...]:
-        overdue, soon, new, waiting = [], [], [], []
-        for case in cases:
-            line = self._line(case, day)
-            if case.deadline < day:
-                overdue.append(line)
-            elif case.deadline <= day + timedelta(days=DUE_SOON_DAYS):
-                soon.append(line)
-            elif case.state == CaseState.RECEIVED.value and with_new:
-                new.append(line)
-            elif case.service_email:
-                waiting.append(line)
-        named = (
-            ("Termijn overschreden", overdue),
-            ("Termijn verloopt binnen 7 dagen", soon),
-            ("Nieuw, nog niet beoordeeld", new),
-            ("Wacht op de betrokken dienst", waiting),
-        )
-        return tuple((name, tuple(lines)) for name, lines in named if lines)
+            overdue = [c for c in wanted if c.deadline < day]
+            digests.append((escalation.lower(), (("Termijn overschreden", overdue),)))
+        shown = {
+            c.id for _a, groups in digests for _n, members in groups for c in members[:DIGEST_LINES]
+        }
+        full = case_queries.open_cases_by_id(session, sorted(shown))
+        for address, groups in digests:
+            if groups:
+                yield self._digest(address, day, groups, full)
 
     def _digest(
-        self, address: str, day: date, groups: tuple[tuple[str, tuple[CaseLine, ...]], ...]
+        self, address: str, day: date, groups: _Groups, full: Mapping[int, OpenCase]
     ) -> PlannedMail:
-        lines = tuple(line for _name, group in groups for line in group)
+        lines = tuple(
+            (name, tuple(self._line(full[c.id], day) for c in members[:DIGEST_LINES]))
+            for name, members in groups
+        )
+        counts = tuple((name, len(members)) for name, members in groups)
         return PlannedMail(
             key=f"digest:{address}:{day.isoformat()}",
             template="digest",
             to=(address,),
             subject_hint=f"digest {day.isoformat()}",
-            cases=lines,
-            groups=groups,
+            cases=tuple(line for _name, shown in lines for line in shown),
+            groups=lines,
+            counts=counts,
         )
 
     # -- doing it ---------------------------------------------------------------------
@@ -225,6 +268,8 @@ class ReminderService:
             day=day,
             cases=mail.cases,
             groups=mail.groups,
+            counts=dict(mail.counts),
+            total=mail.total,
             moment=mail.moment,
             coordinator=self.config.staff.coordinator,
             mailbox=self.config.smtp.from_address,
