@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
@@ -141,10 +142,8 @@ def _bounce(rng: random.Random, n: int, when: Any) -> EmailMessage:
     return msg
 
 
-def generate(count: int, seed: int = 13) -> list[bytes]:
+def generate(count: int, seed: int = 13) -> list[tuple[bytes, datetime]]:
     """count mails: 70 % new complaints, 15 % replies, 10 % auto-replies, 5 % bounces."""
-    from datetime import UTC, datetime, timedelta
-
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
     complaints: list[EmailMessage] = []
@@ -161,14 +160,16 @@ def generate(count: int, seed: int = 13) -> list[bytes]:
         else:
             msg = _complaint(rng, n, when)
             complaints.append(msg)
-        mails.append(msg.as_bytes(policy=SMTP))
+        mails.append((msg.as_bytes(policy=SMTP), when))
     return mails
 
 
-def fill(box: Any, mails: list[bytes]) -> None:
+def fill(box: Any, mails: list[tuple[bytes, datetime]], burst: bool = False) -> None:
+    """Into the INBOX, each arrived (INTERNALDATE) when its Date says, one a minute, as a
+    backlog that built up over a night; with burst, all of them just now, as a flood."""
     with box.connect() as client:
-        for raw in mails:
-            client.append("INBOX", raw)
+        for raw, when in mails:
+            client.append("INBOX", raw, msg_time=None if burst else when)
 
 
 # -- the two contenders, each in a process of its own ---------------------------------
@@ -254,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mails", type=int, default=1000)
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--profile", help="py-spy record the mailbot run into this file")
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="all mails arrive at once (a flood) instead of one a minute (a backlog)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -270,14 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     from support.app import write_config
 
     mails = generate(args.mails)
-    mean_kb = sum(len(m) for m in mails) / len(mails) / 1000
+    mean_kb = sum(len(m) for m, _when in mails) / len(mails) / 1000
     dovecot, sink = DovecotServer(), SmtpSink()
     dovecot.start()
     sink.start()
     try:
         box = dovecot.new_mailbox()
         started = time.perf_counter()
-        fill(box, mails)
+        fill(box, mails, args.burst)
         filled = time.perf_counter() - started
         del mails
         raw = _run_child(["--child", "raw", box.host, str(box.port), box.username, box.password])
@@ -302,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     our_rate = ours["mails"] / ours["seconds"]
     figures = {
         "mails": args.mails,
+        "arrivals": "burst" if args.burst else "one a minute",
         "mean_kb": round(mean_kb, 1),
         "append_seconds": round(filled, 1),
         "raw": {**raw, "rate": raw_rate},

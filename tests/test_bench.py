@@ -3,6 +3,7 @@ that count come from running them by hand at full size (see the README)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,21 @@ def test_latency_benchmark_short_variant(mode: str) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 mails" in result.stdout and "p50" in result.stdout and "p95" in result.stdout
+
+
+def test_ingest_benchmark_short_variant(tmp_path: Path) -> None:
+    figures = tmp_path / "ingest.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "ingest.py"), "--mails", "30", "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "30 mails" in result.stdout and "ratio" in result.stdout
+    measured = json.loads(figures.read_text())
+    # Every mail was fetched by both contenders and handled by mailbot.
+    assert measured["raw"]["mails"] == measured["mailbot"]["mails"] == 30
+    assert sum(measured["mailbot"]["outcomes"].values()) == 30
+    assert measured["mailbot"]["sent"] > 0

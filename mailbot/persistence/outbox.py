@@ -99,22 +99,27 @@ def count_receipts_since(session: Session, since: datetime, recipient: str) -> i
 
 
 def count_receipts_for_arrivals(
-    session: Session, start: datetime, end: datetime, domain: str | None = None
+    session: Session, start: datetime, end: datetime, at_most: int, domain: str | None = None
 ) -> int:
     """Receipts queued for cases whose mail arrived between start and end (INTERNALDATE):
-    a mail loop arrives fast, a backlog read after an outage arrived spread out."""
-    query = (
-        select(func.count(OutboxRow.id))
-        .join(CaseRow, CaseRow.id == OutboxRow.case_id)
-        .where(
-            OutboxRow.kind == MessageKind.RECEIPT.value,
-            CaseRow.received_at >= start,
-            CaseRow.received_at <= end,
-        )
+    a mail loop arrives fast, a backlog read after an outage arrived spread out.
+
+    Read from the cases of the hour (ix_cases_received_at), each looked up in the outbox
+    (ix_outbox_case_id): a join let SQLite walk every receipt ever queued instead.
+    Counts no further than `at_most` (the limit it is compared with), so a flood within
+    the hour costs each new case a bounded count, not one over the whole flood."""
+    receipt = select(OutboxRow.id).where(
+        OutboxRow.case_id == CaseRow.id, OutboxRow.kind == MessageKind.RECEIPT.value
     )
     if domain is not None:
-        query = query.where(OutboxRow.recipient_domain == domain)
-    return int(session.execute(query).scalar_one())
+        receipt = receipt.where(OutboxRow.recipient_domain == domain)
+    bounded = (
+        select(CaseRow.id)
+        .where(CaseRow.received_at >= start, CaseRow.received_at <= end, receipt.exists())
+        .limit(max(at_most, 0))
+        .subquery()
+    )
+    return int(session.execute(select(func.count()).select_from(bounded)).scalar_one())
 
 
 def delete_unlinked_before(session: Session, cutoff: datetime) -> None:

@@ -240,6 +240,8 @@ class AuditRow(Base):
 
 
 Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)
+# a case's mails: its receipt for the per-hour limits, its sent mail when purged
+Index("ix_outbox_case_kind", OutboxRow.case_id, OutboxRow.kind)
 # the receipt limits count recent receipts per address, per domain and in all
 Index("ix_outbox_kind_created", OutboxRow.kind, OutboxRow.created_at)
 _RECEIPTS = text("kind = 'receipt'")

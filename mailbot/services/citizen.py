@@ -221,14 +221,16 @@ class CitizenMail:
         # a morning's backlog after an outage arrived over hours and is answered.
         arrived = case.received_at
         hour_before = arrived - timedelta(hours=1)
-        sent = count_receipts_for_arrivals(session, hour_before, arrived)
+        sent = count_receipts_for_arrivals(session, hour_before, arrived, limits.max_per_hour)
         if sent >= limits.max_per_hour:
             self.notices.receipts_paused(session, sent, limits.max_per_hour)
             return (
                 f"receipts paused: {sent} receipts in the last hour (limit {limits.max_per_hour})"
             )
         domain = citizen.email.rpartition("@")[2].lower()
-        sent = count_receipts_for_arrivals(session, hour_before, arrived, domain=domain)
+        sent = count_receipts_for_arrivals(
+            session, hour_before, arrived, limits.max_per_domain_per_hour, domain=domain
+        )
         if sent >= limits.max_per_domain_per_hour:
             return (
                 f"{sent} receipts to @{domain} in the last hour "
