@@ -202,6 +202,26 @@ def smtp_server_oauth(token_endpoint: TokenEndpoint) -> Iterator[SmtpSink]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _deselect_slow(config, items)
+    _deselect_repeats(config, items)
+
+
+def _deselect_repeats(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """scripts/test's second round (MAILBOT_TEST_ROUND=second, PostgreSQL) runs again
+    only the tests on `sqlite_url`, which that round puts on PostgreSQL: a test on
+    `db_url` already ran on both databases in the first round, and a test without a
+    database would only repeat itself. MAILBOT_TEST_DATABASE=postgresql on its own still
+    runs everything on PostgreSQL."""
+    if os.environ.get("MAILBOT_TEST_ROUND") != "second":
+        return
+    again = [item for item in items if "sqlite_url" in getattr(item, "fixturenames", ())]
+    if len(again) < len(items):
+        kept = set(map(id, again))
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+        items[:] = again
+
+
+def _deselect_slow(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `slow` (soaks, the long SIGKILL runs, benchmarks) run only when asked
     for, with `-m slow` (or any -m expression naming slow) or MAILBOT_SLOW_TESTS=1; CI and
     a plain `pytest` deselect them and run their short variants."""
