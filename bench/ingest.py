@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from harness import DovecotServer, SmtpSink
-    from support.app import write_config
+    from support.app import NO_RECEIPT_LIMITS, write_config
 
     mails = generate(args.mails)
     mean_kb = sum(len(m) for m, _when in mails) / len(mails) / 1000
@@ -293,11 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 box,
                 sink,
                 f"sqlite:///{tmp}/bench.sqlite3",
-                receipts={
-                    "max_per_hour": 10_000_000,
-                    "max_per_domain_per_hour": 10_000_000,
-                    "max_per_sender_per_day": 10_000_000,
-                },
+                receipts=NO_RECEIPT_LIMITS,
                 intake={"backlog_limit": 10_000_000},
             )
             ours = _run_child(["--child", "mailbot", str(config)], args.profile)

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import DovecotServer, SmtpSink
-from support.app import write_config
+from support.app import NO_RECEIPT_LIMITS, write_config
 
 
 def mail(n: int) -> bytes:
@@ -61,11 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 daemon={"idle": args.mode == "idle"},
                 # Every mail comes from @burger.example: the per-domain limit (10 an
                 # hour by default) would stop receipts after the tenth.
-                receipts={
-                    "max_per_hour": 10_000_000,
-                    "max_per_domain_per_hour": 10_000_000,
-                    "max_per_sender_per_day": 10_000_000,
-                },
+                receipts=NO_RECEIPT_LIMITS,
             )
             log = Path(tmp) / "daemon.log"
             with log.open("wb") as out:

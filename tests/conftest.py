@@ -214,10 +214,12 @@ def _deselect_repeats(config: pytest.Config, items: list[pytest.Item]) -> None:
     runs everything on PostgreSQL."""
     if os.environ.get("MAILBOT_TEST_ROUND") != "second":
         return
-    again = [item for item in items if "sqlite_url" in getattr(item, "fixturenames", ())]
-    if len(again) < len(items):
-        kept = set(map(id, again))
-        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+    again: list[pytest.Item] = []
+    repeats: list[pytest.Item] = []
+    for item in items:
+        (again if "sqlite_url" in getattr(item, "fixturenames", ()) else repeats).append(item)
+    if repeats:
+        config.hook.pytest_deselected(items=repeats)
         items[:] = again
 
 

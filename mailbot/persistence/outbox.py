@@ -105,7 +105,7 @@ def count_receipts_for_arrivals(
     a mail loop arrives fast, a backlog read after an outage arrived spread out.
 
     Read from the cases of the hour (ix_cases_received_at), each looked up in the outbox
-    (ix_outbox_case_id): a join let SQLite walk every receipt ever queued instead.
+    (ix_outbox_case_kind): a join let SQLite walk every receipt ever queued instead.
     Counts no further than `at_most` (the limit it is compared with), so a flood within
     the hour costs each new case a bounded count, not one over the whole flood."""
     receipt = select(OutboxRow.id).where(
