@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import AuditEntry
+from mailbot.persistence.rows import insert_row
 from mailbot.persistence.tables import AuditRow
 
 MAILBOT = "mailbot"  # the actor of what mailbot decides itself
@@ -25,17 +26,17 @@ def record(
     rule: str = "",
     message_id: str | None = None,
 ) -> None:
-    session.add(
-        AuditRow(
-            case_id=case_id,
-            at=at,
-            actor=actor[:320],
-            action=action[:40],
-            state_before=before,
-            state_after=after,
-            rule=rule,
-            message_id=message_id,
-        )
+    insert_row(
+        session,
+        AuditRow,
+        case_id=case_id,
+        at=at,
+        actor=actor[:320],
+        action=action[:40],
+        state_before=before,
+        state_after=after,
+        rule=rule,
+        message_id=message_id,
     )
 
 

@@ -14,8 +14,8 @@ from mailbot.persistence.tables import AttachmentRow, Blob, CaseMessageRow, Inta
 def store_blob(session: Session, data: bytes) -> str:
     """The same bytes are stored once. Returns the SHA-256 hex."""
     digest = hashlib.sha256(data).hexdigest()
-    session.execute(
-        insert_for(session)(Blob)
+    session.execute(  # on the table, not the mapped class: no ORM bulk-insert machinery
+        insert_for(session)(Blob.__table__)
         .values(sha256=digest, size=len(data), data=data)
         .on_conflict_do_nothing(index_elements=["sha256"])
     )

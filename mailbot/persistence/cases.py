@@ -41,15 +41,15 @@ def next_reference_number(session: Session, prefix: str, year: int) -> int:
     until commit, SQLite holds its write lock (BEGIN IMMEDIATE), so two processes never
     get the same number, and a rolled-back transaction gives its number back unseen.
     """
-    insert = insert_for(session)
+    counter = ReferenceCounter.__table__.c  # the table, not the class: a Core statement
     stmt = (
-        insert(ReferenceCounter)
+        insert_for(session)(ReferenceCounter.__table__)
         .values(prefix=prefix, year=year, last_number=1)
         .on_conflict_do_update(
             index_elements=["prefix", "year"],
-            set_={"last_number": ReferenceCounter.last_number + 1},
+            set_={"last_number": counter.last_number + 1},
         )
-        .returning(ReferenceCounter.last_number)
+        .returning(counter.last_number)
     )
     return int(session.execute(stmt).scalar_one())
 

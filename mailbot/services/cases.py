@@ -21,6 +21,7 @@ from mailbot.domain.reference import Reference, strip_reply_prefixes
 from mailbot.domain.workdays import shift_deadline
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.cases import OpenCase, next_reference_number
+from mailbot.persistence.rows import insert_row
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import AttachmentRow, CaseMessageRow, CaseRow
 
@@ -130,13 +131,13 @@ def store_message(
     session.add(message)
     session.flush()
     for attachment in mail.attachments:
-        session.add(
-            AttachmentRow(
-                message_id=message.id,
-                filename=attachment.filename,
-                content_type=attachment.content_type,
-                size=attachment.size,
-                sha256=store_blob(session, attachment.content),
-            )
+        insert_row(
+            session,
+            AttachmentRow,
+            message_id=message.id,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=attachment.size,
+            sha256=store_blob(session, attachment.content),
         )
     return message

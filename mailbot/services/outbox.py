@@ -10,6 +10,7 @@ from mailbot.domain.model import Address, Direction, MessageKind
 from mailbot.outbound.compose import ComposedMail, compose, new_message_id
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.persistence import outbox as outbox_queries
+from mailbot.persistence.rows import insert_row
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import CaseMessageRow, CaseRow, OutboxRow
 
@@ -36,12 +37,12 @@ class Outbox:
         context: Mapping[str, object] | None = None,
         new_key: bool = False,
         **values: object,
-    ) -> OutboxRow | None:
-        """Render and queue one mail; a second call with the same key does nothing.
+    ) -> bool:
+        """Render and queue one mail; a second call with the same key does nothing (False).
         `new_key`: the key names a case opened in this transaction, so it cannot exist
         yet (one SELECT less per new case; the unique key still guards it)."""
         if not new_key and outbox_queries.key_exists(session, key):
-            return None
+            return False
         rendered = self.renderer.render(template, **{**(context or {}), **values})
         composed: ComposedMail = compose(
             sender=self.sender,
@@ -53,7 +54,9 @@ class Outbox:
             references=references,
             auto_submitted=auto_submitted,
         )
-        row = OutboxRow(
+        insert_row(
+            session,
+            OutboxRow,
             key=key,
             case_id=case.id if case is not None else None,
             kind=kind.value,
@@ -69,14 +72,13 @@ class Outbox:
             last_error="",
             created_at=now,
         )
-        session.add(row)
         if case is not None:
-            sent = self._sent_message(case, kind, composed, rendered.text, to, in_reply_to, now)
-            session.add(sent)
-        return row
+            self._sent_message(session, case, kind, composed, rendered.text, to, in_reply_to, now)
+        return True
 
     def _sent_message(
         self,
+        session: Session,
         case: CaseRow,
         kind: MessageKind,
         composed: ComposedMail,
@@ -84,9 +86,11 @@ class Outbox:
         to: Sequence[Address],
         in_reply_to: str | None,
         now: datetime,
-    ) -> CaseMessageRow:
+    ) -> None:
         """The case's record of the mail it was sent."""
-        return CaseMessageRow(
+        insert_row(
+            session,
+            CaseMessageRow,
             case_id=case.id,
             direction=Direction.OUT.value,
             kind=kind.value,
@@ -113,7 +117,7 @@ class Outbox:
         context: Mapping[str, object] | None = None,
         new_key: bool = False,
         **values: object,
-    ) -> OutboxRow | None:
+    ) -> bool:
         """A notice for staff (new case, quarantine, bounce, follow-up, failure)."""
         return self.enqueue(
             session,
@@ -139,5 +143,5 @@ class SilentOutbox(Outbox):
     """An outbox that queues nothing: for importing a mailbox's backlog, where nobody may
     get a mail about the old mails (one summary afterwards goes through the real one)."""
 
-    def enqueue(self, session: Session, **_values: object) -> OutboxRow | None:
-        return None
+    def enqueue(self, session: Session, **_values: object) -> bool:
+        return False
