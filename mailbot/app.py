@@ -21,6 +21,7 @@ from mailbot.domain.errors import MailbotError
 from mailbot.domain.model import Address
 from mailbot.domain.ports import Clock, system_clock
 from mailbot.inbound.imap import ImapMailbox, ImapSettings
+from mailbot.inbound.parse.ahead import ParseAhead
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
 from mailbot.persistence.db import make_engine, make_sessionmaker, unreachable_reason, upgrade
@@ -31,11 +32,11 @@ from mailbot.runtime.systemd import Health, Notifier
 from mailbot.services.alerts import AlertService
 from mailbot.services.backlog import BacklogCount, BacklogImport
 from mailbot.services.dispatch import Dispatcher, DispatchStats
-from mailbot.services.intake import IntakeService, PassStats, SentRescan
+from mailbot.services.intake import IntakeService, PassStats
 from mailbot.services.outbox import Outbox
 from mailbot.services.reminders import ReminderPlan, ReminderService
 from mailbot.services.retention import RetentionReport, RetentionService
-from mailbot.services.sentfolder import SentFolder
+from mailbot.services.sentfolder import SentFolder, SentRescan
 
 __all__ = ["App", "PassReport", "imap_settings", "smtp_settings"]
 
@@ -97,6 +98,8 @@ class App:
             config.message_id_domain,
         )
         self.sent = SentFolder(config.mailbox)
+        # A backlog's mails are parsed on the second core while this one stores them.
+        self.ahead = ParseAhead(workers=1 if (os.cpu_count() or 1) > 1 else 0)
         self.intake = IntakeService(
             config,
             self.sessions,
@@ -104,6 +107,7 @@ class App:
             clock,
             self.sent,
             smtputf8=self.sender.offers_smtputf8,
+            ahead=self.ahead,
         )
         self.dispatcher = Dispatcher(config, self.sessions, self.sender, self.outbox, clock)
         self.reminders = ReminderService(config, self.sessions, self.outbox, clock)
@@ -127,6 +131,7 @@ class App:
         self._dispatch_lock = threading.Lock()
 
     def close(self) -> None:
+        self.ahead.close()
         self.metrics.close()
         self.leadership.release()
         self.engine.dispose()
@@ -236,7 +241,7 @@ class App:
     def sent_rescan(self, since: datetime) -> SentRescan:
         """`mailbot sent rescan --since DATE`: the next pass reads the sent folder from then."""
         with self.mailbox() as mailbox:
-            return self.intake.rescan_sent(mailbox, since)
+            return self.sent.rescan(mailbox, self.sessions, since)
 
     def backlog_waiting(self) -> BacklogCount:
         """How many old mails wait, and whether a first start must refuse (go-live)."""

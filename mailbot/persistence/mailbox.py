@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,11 +24,44 @@ def find_mailbox_item(
     ).scalar_one_or_none()
 
 
-def earlier_copy(session: Session, message_id: str, fingerprint: str) -> IntakeRecordRow | None:
-    """The mail handled before with this Message-ID and the same content (a record from
-    before content fingerprints counts by its Message-ID); quarantined mail is no copy."""
-    return session.execute(
-        select(IntakeRecordRow)
+def stored_items(
+    session: Session, folder: str, uidvalidity: int, uids: Sequence[int]
+) -> dict[int, IntakeRecordRow]:
+    """The records of those of `uids` intake already stored (before a crash or a failed
+    MOVE), in one query for a batch."""
+    if not uids:
+        return {}
+    rows = session.execute(
+        select(IntakeRecordRow).where(
+            IntakeRecordRow.folder == folder,
+            IntakeRecordRow.uidvalidity == uidvalidity,
+            IntakeRecordRow.uid.in_(uids),
+        )
+    ).scalars()
+    return {row.uid: row for row in rows}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the database knows of a Message-ID: whether mailbot itself sent a mail with
+    it (a copy came back), and the mail handled before with it and the same content."""
+
+    sent_by_us: bool
+    copy: IntakeRecordRow | None
+
+
+def seen_before(session: Session, message_id: str, fingerprint: str) -> Seen:
+    """Both in one query. A copy is a record with this Message-ID and the same content
+    (a record from before content fingerprints counts by its Message-ID); quarantined
+    mail is no copy."""
+    ours = (
+        select(CaseMessageRow.id)
+        .where(CaseMessageRow.message_id == message_id, CaseMessageRow.direction == "out")
+        .where(CaseMessageRow.raw_sha256.is_(None))
+        .exists()
+    )
+    copy = (
+        select(IntakeRecordRow.id)
         .where(
             IntakeRecordRow.message_id == message_id,
             IntakeRecordRow.outcome.not_in(["quarantined"]),
@@ -34,18 +69,10 @@ def earlier_copy(session: Session, message_id: str, fingerprint: str) -> IntakeR
         )
         .order_by(IntakeRecordRow.id)
         .limit(1)
-    ).scalar_one_or_none()
-
-
-def sent_by_us(session: Session, message_id: str) -> bool:
-    """Whether mailbot itself sent a mail with this Message-ID (a copy came back)."""
-    found = session.execute(
-        select(CaseMessageRow.id)
-        .where(CaseMessageRow.message_id == message_id, CaseMessageRow.direction == "out")
-        .where(CaseMessageRow.raw_sha256.is_(None))
-        .limit(1)
-    ).first()
-    return found is not None
+        .scalar_subquery()
+    )
+    sent, copy_id = session.execute(select(ours, copy)).one()
+    return Seen(bool(sent), None if copy_id is None else session.get(IntakeRecordRow, copy_id))
 
 
 def folder_state(session: Session, folder: str) -> FolderStateRow | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import case, delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import MessageKind
@@ -98,28 +99,39 @@ def count_receipts_since(session: Session, since: datetime, recipient: str) -> i
     )
 
 
+class HourCounts(NamedTuple):
+    """Receipts for the cases whose mail arrived within an hour: to anyone (counted no
+    further than the limit it is compared with) and to one mail domain."""
+
+    all: int
+    to_domain: int
+
+
 def count_receipts_for_arrivals(
-    session: Session, start: datetime, end: datetime, at_most: int, domain: str | None = None
-) -> int:
+    session: Session, start: datetime, end: datetime, at_most: int, domain: str
+) -> HourCounts:
     """Receipts queued for cases whose mail arrived between start and end (INTERNALDATE):
     a mail loop arrives fast, a backlog read after an outage arrived spread out.
 
     Read from the cases of the hour (ix_cases_received_at), each looked up in the outbox
     (ix_outbox_case_kind): a join let SQLite walk every receipt ever queued instead.
-    Counts no further than `at_most` (the limit it is compared with), so a flood within
-    the hour costs each new case a bounded count, not one over the whole flood."""
+    Counts no further than `at_most`, so a flood within the hour costs each new case a
+    bounded count, not one over the whole flood. Below `at_most` the count to `domain`
+    is exact; at it, receipts pause for everyone and the domain's count does not matter."""
     receipt = select(OutboxRow.id).where(
         OutboxRow.case_id == CaseRow.id, OutboxRow.kind == MessageKind.RECEIPT.value
     )
-    if domain is not None:
-        receipt = receipt.where(OutboxRow.recipient_domain == domain)
+    to_domain = receipt.where(OutboxRow.recipient_domain == domain).exists()
     bounded = (
-        select(CaseRow.id)
+        select(case((to_domain, 1), else_=0).label("to_domain"))
         .where(CaseRow.received_at >= start, CaseRow.received_at <= end, receipt.exists())
         .limit(max(at_most, 0))
         .subquery()
     )
-    return int(session.execute(select(func.count()).select_from(bounded)).scalar_one())
+    everyone, domain_count = session.execute(
+        select(func.count(), func.coalesce(func.sum(bounded.c.to_domain), 0))
+    ).one()
+    return HourCounts(int(everyone), int(domain_count))
 
 
 def delete_unlinked_before(session: Session, cutoff: datetime) -> None:

@@ -140,6 +140,9 @@ class CitizenMail:
         threaded: bool,
     ) -> Handled:
         """The receipt to the citizen, unless there is a reason not to, and the notice."""
+        # Read before anything is queued: the receipt, the notice and the records are then
+        # written together when the mail's savepoint ends (one flush, not two).
+        earlier_closed = case_queries.earlier_closed(session, case)
         if self.new_state is CaseState.IMPORTED:
             no_receipt = "imported with the mailbox's backlog: nobody was mailed"
         if no_receipt is None:
@@ -158,7 +161,7 @@ class CitizenMail:
             case.citizen_email,
             case.received_at.astimezone(self.config.cases.timezone).date(),
             self.config.triage,
-            earlier_closed=case_queries.earlier_closed(session, case),
+            earlier_closed=earlier_closed,
         )
         self.notices.new_case(
             session, case, arrival.mail, text, no_receipt, [h.evidence for h in triage]
@@ -220,20 +223,19 @@ class CitizenMail:
         # Counted by the hour the mails *arrived*: a loop's mails arrive within minutes,
         # a morning's backlog after an outage arrived over hours and is answered.
         arrived = case.received_at
-        hour_before = arrived - timedelta(hours=1)
-        sent = count_receipts_for_arrivals(session, hour_before, arrived, limits.max_per_hour)
-        if sent >= limits.max_per_hour:
-            self.notices.receipts_paused(session, sent, limits.max_per_hour)
-            return (
-                f"receipts paused: {sent} receipts in the last hour (limit {limits.max_per_hour})"
-            )
         domain = citizen.email.rpartition("@")[2].lower()
-        sent = count_receipts_for_arrivals(
-            session, hour_before, arrived, limits.max_per_domain_per_hour, domain=domain
+        hour = count_receipts_for_arrivals(
+            session, arrived - timedelta(hours=1), arrived, limits.max_per_hour, domain
         )
-        if sent >= limits.max_per_domain_per_hour:
+        if hour.all >= limits.max_per_hour:
+            self.notices.receipts_paused(session, hour.all, limits.max_per_hour)
             return (
-                f"{sent} receipts to @{domain} in the last hour "
+                f"receipts paused: {hour.all} receipts in the last hour "
+                f"(limit {limits.max_per_hour})"
+            )
+        if hour.to_domain >= limits.max_per_domain_per_hour:
+            return (
+                f"{hour.to_domain} receipts to @{domain} in the last hour "
                 f"(limit {limits.max_per_domain_per_hour})"
             )
         sent = count_receipts_since(session, now - timedelta(days=1), recipient=citizen.email)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -37,22 +37,21 @@ from mailbot.domain.classify import (
     StaffCommands,
     classify,
 )
-from mailbot.domain.errors import MailbotError
 from mailbot.domain.identity import bounded_mail, content_fingerprint
 from mailbot.domain.model import CaseState, FetchedMail, InboundMail, Outcome
 from mailbot.domain.ports import Clock, Mailbox
 from mailbot.domain.reference import quoted_receipt_references
-from mailbot.inbound.parse import ParseError, parse_mail
+from mailbot.inbound.parse.ahead import ParseAhead, Parsed, ParseFailure, parse_outcome
 from mailbot.persistence import audit
 from mailbot.persistence import cases as case_queries
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.mailbox import (
-    earlier_copy,
     find_mailbox_item,
     folder_state,
-    sent_by_us,
-    set_folder_state,
+    seen_before,
+    stored_items,
 )
+from mailbot.persistence.rows import insert_row
 from mailbot.persistence.session import (
     DatabaseError,
     Session,
@@ -60,7 +59,7 @@ from mailbot.persistence.session import (
     UnstorableValue,
     WriteConflict,
 )
-from mailbot.persistence.tables import CaseRow, FolderStateRow, IntakeRecordRow
+from mailbot.persistence.tables import CaseRow, IntakeRecordRow
 from mailbot.services.arrival import Arrival, Handled
 from mailbot.services.citizen import CitizenMail
 from mailbot.services.notices import StaffNotices
@@ -83,16 +82,6 @@ class IntakeResult:
     destination: str | None  # the folder the message moves to; None: it stays
     reference: str | None = None
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class SentRescan:
-    """What `mailbot sent rescan` arranged: the next pass reads `waiting` mails of
-    `folder` again (those after uid `after`)."""
-
-    folder: str
-    after: int
-    waiting: int
 
 
 @dataclass
@@ -124,10 +113,10 @@ class _Stored:
         self.fingerprint = fingerprint  # of the mail being classified
 
     def earlier(self, mail: InboundMail) -> Earlier | None:
-        if sent_by_us(self.session, mail.message_id):
+        seen = seen_before(self.session, mail.message_id, self.fingerprint)
+        if seen.sent_by_us:
             return Earlier(Outcome.NO_CASE.value, "mailbot sent it")
-        row = earlier_copy(self.session, mail.message_id, self.fingerprint)
-        return None if row is None else Earlier(row.outcome, row.reason)
+        return None if seen.copy is None else Earlier(seen.copy.outcome, seen.copy.reason)
 
     def thread_case(self, mail: InboundMail) -> CaseView | None:
         ids = [*mail.in_reply_to, *reversed(mail.references)]
@@ -168,10 +157,13 @@ class IntakeService:
         sent: SentFolder | None = None,
         backlog: Backlog | None = None,
         smtputf8: Callable[[], bool] | None = None,
+        ahead: ParseAhead | None = None,
     ) -> None:
         """smtputf8 asks the SMTP server whether it offers SMTPUTF8 (RFC 6531), before a
-        receipt to an internationalised address is queued; None: nobody can tell here."""
+        receipt to an internationalised address is queued; None: nobody can tell here.
+        ahead parses a batch's mails in a worker process (None: in this one)."""
         self.config = config
+        self.ahead = ParseAhead(workers=0) if ahead is None else ahead
         self.sessions = sessions
         self.clock = clock
         self.sent = SentFolder(config.mailbox) if sent is None else sent
@@ -202,30 +194,39 @@ class IntakeService:
 
     # -- one message ------------------------------------------------------------------
 
-    def process(self, item: FetchedMail, session: Session) -> IntakeResult:
+    def process(
+        self,
+        item: FetchedMail,
+        session: Session,
+        parsed: Parsed | None = None,
+        stored: Mapping[int, IntakeRecordRow] | None = None,
+    ) -> IntakeResult:
         """Store one mailbox message and decide what it is, in a SAVEPOINT of the batch's
         transaction in `session`; the caller commits. Idempotent.
 
         A database that is down raises (the batch is rolled back, its mail stays in the
         inbox and is tried again). Any other failure is a bug that this one mail triggers:
         its savepoint is rolled back and the mail goes to quarantine with the reason, so
-        that one odd mail never blocks the inbox (Mailman's "shunt" queue).
+        that one odd mail never blocks the inbox (Mailman's "shunt" queue). `parsed`: the
+        mail already parsed (ParseAhead); None parses it here. `stored`: what intake
+        already stored of the batch's UIDs, read for the batch; None looks it up here.
         """
         if self.backlog is not None and self.backlog.dry_run:
             with self.sessions() as dry:
                 try:
-                    return self._process(dry, item)
+                    return self._process(dry, item, parsed, stored)
                 finally:
                     dry.rollback()
         for attempt in (1, 2):
             try:
                 with session.begin_nested():
-                    return self._process(session, item)
+                    return self._process(session, item, parsed, stored)
             except WriteConflict:
                 # Another process stored the same message or blob at the same moment:
                 # roll back and look again; the second pass sees its work.
                 if attempt == 2:
                     raise
+                stored = None  # read before the other writer's commit: look again
                 log.info("intake: uid=%s conflict with a concurrent writer, retrying", item.uid)
             except UnstorableValue as exc:
                 log.warning(
@@ -245,8 +246,17 @@ class IntakeService:
             raw_sha = store_blob(session, item.raw)
             return self._quarantine(session, item, raw_sha, reason)
 
-    def _process(self, session: Session, item: FetchedMail) -> IntakeResult:
-        done = find_mailbox_item(session, item.folder, item.uidvalidity, item.uid)
+    def _process(
+        self,
+        session: Session,
+        item: FetchedMail,
+        parsed: Parsed | None,
+        stored: Mapping[int, IntakeRecordRow] | None,
+    ) -> IntakeResult:
+        if stored is None:
+            done = find_mailbox_item(session, item.folder, item.uidvalidity, item.uid)
+        else:
+            done = stored.get(item.uid)
         if done is not None:
             # Stored before a crash or a failed MOVE: only the move is left to do.
             return IntakeResult(Outcome(done.outcome), done.moved_to, reason="already stored")
@@ -258,13 +268,12 @@ class IntakeService:
                 f"max_size_mb = {limit}; only its header block is stored"
             )
             return self._quarantine(session, item, raw_sha, reason)
-        try:
-            mail = bounded_mail(parse_mail(item.raw))
-        except ParseError as exc:
-            return self._quarantine(session, item, raw_sha, str(exc))
-        except Exception as exc:
-            log.exception("intake: uid=%s parser crashed", item.uid)
-            return self._quarantine(session, item, raw_sha, f"parser crashed: {exc!r}")
+        outcome = parse_outcome(item.raw) if parsed is None else parsed
+        if isinstance(outcome, ParseFailure):
+            if outcome.crashed:
+                log.error("intake: uid=%s parser crashed\n%s", item.uid, outcome.trace.rstrip())
+            return self._quarantine(session, item, raw_sha, outcome.reason)
+        mail = bounded_mail(outcome)
         fingerprint = content_fingerprint(mail)
         known = _Stored(session, self.config.cases.reference_prefix, fingerprint)
         rules = self.rules
@@ -317,21 +326,21 @@ class IntakeService:
     ) -> IntakeResult:
         outcome, case, reason = handled.outcome, handled.case, handled.reason
         destination = self._destination(item, outcome)
-        session.add(
-            IntakeRecordRow(
-                folder=item.folder,
-                uidvalidity=item.uidvalidity,
-                uid=item.uid,
-                message_id=mail.message_id if mail else f"{raw_sha[:32]}@mailbot.invalid",
-                fingerprint=fingerprint,
-                raw_sha256=raw_sha,
-                arrived_at=item.arrived_at,
-                outcome=outcome.value,
-                reason=reason,
-                case_id=case.id if case else None,
-                processed_at=self.clock(),
-                moved_to=destination,
-            )
+        insert_row(
+            session,
+            IntakeRecordRow,
+            folder=item.folder,
+            uidvalidity=item.uidvalidity,
+            uid=item.uid,
+            message_id=mail.message_id if mail else f"{raw_sha[:32]}@mailbot.invalid",
+            fingerprint=fingerprint,
+            raw_sha256=raw_sha,
+            arrived_at=item.arrived_at,
+            outcome=outcome.value,
+            reason=reason,
+            case_id=case.id if case else None,
+            processed_at=self.clock(),
+            moved_to=destination,
         )
         log.info(
             "intake: %s uid=%s/%s outcome=%s case=%s%s",
@@ -365,7 +374,7 @@ class IntakeService:
         sent = self.sent.find(mailbox) if self.backlog is None else None
         if sent:
             uidvalidity, uids = mailbox.open_folder(sent)
-            new = self._unread_sent(sent, uidvalidity, uids)
+            new = self.sent.unread(self.sessions, sent, uidvalidity, uids)
             self._run_folder(mailbox, sent, new, stats, stop)
         if not (stop is not None and stop.is_set()):
             _uidvalidity, uids = mailbox.open_folder(cfg.folder)
@@ -408,14 +417,19 @@ class IntakeService:
         at the end, or sooner once it has held the write lock for COMMIT_EVERY seconds, and
         only committed mail is put in `to_move`."""
         uncommitted: list[tuple[int, str]] = []
+        items = list(mailbox.fetch(folder, batch))
+        if self.backlog is not None:  # mail after the go-live moment is the daemon's work
+            items = [item for item in items if item.arrived_at < self.backlog.before]
         with self.sessions() as session:
+            stored = None  # a dry run reads in a session of its own per mail (`process`)
+            if self.backlog is None or not self.backlog.dry_run:
+                uidvalidity = items[0].uidvalidity if items else 0
+                stored = stored_items(session, folder, uidvalidity, [i.uid for i in items])
             began = time.monotonic()
-            for item in mailbox.fetch(folder, batch):
+            for item, parsed in zip(items, self.ahead.outcomes(items), strict=True):
                 if stop is not None and stop.is_set():
                     break
-                if self.backlog is not None and item.arrived_at >= self.backlog.before:
-                    continue  # arrived after the go-live moment: the daemon's work
-                result = self.process(item, session)
+                result = self.process(item, session, parsed, stored)
                 stats.seen += 1
                 stats.outcomes[result.outcome.value] += 1
                 if self.backlog is not None and self.backlog.dry_run:
@@ -428,43 +442,6 @@ class IntakeService:
                     _commit(session, uncommitted, to_move)
                     began = time.monotonic()
             _commit(session, uncommitted, to_move)
-
-    def _unread_sent(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> list[int]:
-        """The sent folder's messages mailbot has not read yet. The first time it sees the
-        folder it starts from now: years of old sent mail are not the coordinator's
-        commands for today."""
-        with self.sessions.begin() as session:
-            state = folder_state(session, folder)
-            if state is None or state.uidvalidity != uidvalidity:
-                last = max(uids, default=0)
-                if state is None:
-                    session.add(
-                        FolderStateRow(folder=folder, uidvalidity=uidvalidity, last_uid=last)
-                    )
-                    log.info("intake: watching %s from uid %s on", folder, last + 1)
-                    return []
-                # UIDVALIDITY changed (the folder was rebuilt): read it again; Message-IDs
-                # already stored are recognised as duplicates.
-                state.uidvalidity, state.last_uid = uidvalidity, 0
-            return [u for u in uids if u > state.last_uid]
-
-    def rescan_sent(self, mailbox: Mailbox, since: datetime) -> SentRescan:
-        """Make the next pass read the sent folder's mail from the day of `since` on, e.g.
-        the answers that were already there when the folder was first watched. Mail
-        already stored (same Message-ID or content) is recognised as a duplicate."""
-        folder = self.sent.find(mailbox)
-        if folder is None:
-            raise MailbotError(
-                "no sent folder configured or found on the server: set [mailbox] sent_folder"
-            )
-        uidvalidity, uids = mailbox.open_folder(folder)
-        older = set(mailbox.uids_before(folder, since))
-        since_then = [u for u in uids if u not in older]
-        after = min(since_then) - 1 if since_then else max(uids, default=0)
-        with self.sessions.begin() as session:
-            set_folder_state(session, folder, uidvalidity, after)
-        log.info("intake: %s is read again from uid %s on", folder, after + 1)
-        return SentRescan(folder, after, sum(1 for u in uids if u > after))
 
     def _mark_read(self, session: Session, folder: str, uidvalidity: int, uid: int) -> None:
         state = folder_state(session, folder)
