@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import platform
 import random
 import resource
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -175,13 +178,21 @@ def fill(box: Any, mails: list[tuple[bytes, datetime]], burst: bool = False) -> 
 # -- the two contenders, each in a process of its own ---------------------------------
 
 
-def _peak_rss_mb() -> float:
-    """This process's own high-water mark (VmHWM; getrusage's ru_maxrss would include
-    the parent's size at fork, which Linux carries across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _peak_rss_mb(pid: int | None = None) -> float:
+    """A process's own high-water mark, this one's by default (VmHWM; getrusage's
+    ru_maxrss would include the parent's size at fork, which Linux carries across exec)."""
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
+    if pid is not None:
+        return 0.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_raw(host: str, port: int, user: str, password: str) -> dict[str, Any]:
@@ -210,6 +221,8 @@ def child_raw(host: str, port: int, user: str, password: str) -> dict[str, Any]:
 
 
 def child_mailbot(config: str) -> dict[str, Any]:
+    from sqlalchemy import event
+
     from mailbot.app import App
     from mailbot.cli import setup_logging
     from mailbot.config import load_config
@@ -218,9 +231,19 @@ def child_mailbot(config: str) -> dict[str, Any]:
     setup_logging(loaded.logging.level)  # as `mailbot run` does: INFO, one line a mail
     app = App(loaded)
     app.upgrade_schema()
+    statements: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements[statement.split(None, 1)[0].upper()] += 1
+
+    event.listen(app.engine, "before_cursor_execute", count)
     started, cpu = time.perf_counter(), time.process_time()
     stats = app.intake_pass()
     intake, intake_cpu = time.perf_counter() - started, time.process_time() - cpu
+    event.remove(app.engine, "before_cursor_execute", count)
+    workers = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+    worker_mb = sum(_peak_rss_mb(pid) for pid in workers)
+    worker_cpu = sum(_cpu_seconds(pid) for pid in workers)
     started = time.perf_counter()
     sent = app.dispatch_pass()
     dispatch = time.perf_counter() - started
@@ -230,9 +253,13 @@ def child_mailbot(config: str) -> dict[str, Any]:
         "seconds": intake,
         "cpu_seconds": intake_cpu,  # this process only, not the parse worker
         "outcomes": dict(stats.outcomes),
+        "statements": dict(statements),  # SQL statements the intake pass sent, by verb
         "dispatch_seconds": dispatch,
         "sent": sent.sent,
         "peak_rss_mb": _peak_rss_mb(),
+        "parsed_in_worker": app.ahead.in_worker,
+        "worker_peak_rss_mb": worker_mb,  # the parse worker process (inbound/parse/ahead.py)
+        "worker_cpu_seconds": worker_cpu,
     }
 
 
@@ -311,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "mailbot": {**ours, "rate": our_rate},
         "ratio": our_rate / raw_rate,
         "machine": f"{platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {__import__('os').cpu_count()} CPUs",
+        f"{platform.python_version()}, {os.cpu_count()} CPUs",
     }
     print(f"{args.mails} mails, {mean_kb:.1f} KB mean")
     print(
@@ -322,10 +349,20 @@ def main(argv: list[str] | None = None) -> int:
         f"mailbot intake   {our_rate:7.1f} mails/s  ({ours['seconds']:.1f} s)  "
         f"peak RSS {ours['peak_rss_mb']:.0f} MB  outcomes {ours['outcomes']}"
     )
+    print(
+        f"parse worker     {ours['parsed_in_worker']} mails parsed there, "
+        f"{1000 * ours['worker_cpu_seconds'] / ours['mails']:.1f} ms CPU per mail, "
+        f"peak RSS {ours['worker_peak_rss_mb']:.0f} MB"
+    )
     print(f"ratio {figures['ratio']:.2f} x the raw rate")
     print(
         f"CPU per mail     raw {1000 * raw['cpu_seconds'] / raw['mails']:.1f} ms, mailbot intake "
         f"process {1000 * ours['cpu_seconds'] / ours['mails']:.1f} ms"
+    )
+    per_mail = {verb: n / ours["mails"] for verb, n in sorted(ours["statements"].items())}
+    print(
+        f"SQL per mail     {sum(per_mail.values()):.1f} statements: "
+        + ", ".join(f"{verb} {n:.2f}" for verb, n in per_mail.items())
     )
     print(f"delivery pass    {ours['sent']} mails sent in {ours['dispatch_seconds']:.1f} s")
     if args.json:
