@@ -9,6 +9,8 @@ import calendar
 import re
 from datetime import date
 
+from mailbot.domain.textscan import fold, has_year, may_contain
+
 _MONTHS: dict[str, int] = {
     "januari": 1,
     "jan": 1,
@@ -61,6 +63,10 @@ def _last_day(year: int, month: int) -> date:
 def _mentioned_dates(text: str) -> list[tuple[date, str]]:
     """(latest day the mention can mean, the words as written). A month stands for its
     last day and a year for 31 December, so a hint never claims more than the text."""
+    if not has_year(text):  # every form below names a year: four digits in a row
+        return []
+    folded = fold(text)
+    months = any(may_contain(folded, month) for month in _MONTHS)
     found: list[tuple[date, str, int]] = []
 
     def add(make: tuple[int, int, int], match: re.Match[str]) -> None:
@@ -74,10 +80,10 @@ def _mentioned_dates(text: str) -> list[tuple[date, str]]:
         add((int(m[4]), int(m[3]), int(m[1])), m)
     for m in _ISO_DATE.finditer(text):
         add((int(m[1]), int(m[2]), int(m[3])), m)
-    for m in _DAY_MONTH_YEAR.finditer(text):
-        add((int(m[3]), _MONTHS[m[2].lower()], int(m[1])), m)
-    for m in _MONTH_YEAR.finditer(text):
-        end = _last_day(max(1, int(m[2])), _MONTHS[m[1].lower()])
+    for m in _DAY_MONTH_YEAR.finditer(text) if months else ():
+        add((int(m[3]), _MONTHS[fold(m[2])], int(m[1])), m)
+    for m in _MONTH_YEAR.finditer(text) if months else ():
+        end = _last_day(max(1, int(m[2])), _MONTHS[fold(m[1])])
         add((end.year, end.month, end.day), m)
     for m in _IN_YEAR.finditer(text):
         add((int(m[1]), 12, 31), m)

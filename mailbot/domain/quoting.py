@@ -78,6 +78,8 @@ _HEADER_WINDOW = 6  # lines after "Van:" in which the other header lines must ap
 
 
 def _clean(line: str) -> str:
+    if line.isascii():  # most lines: nothing to translate (both tables are non-ASCII)
+        return line.strip()
     return line.translate(_INVISIBLE).translate(_SPACES).strip()
 
 

@@ -19,6 +19,7 @@ from mailbot.domain.commands import InadmissibleReason
 from mailbot.domain.old_facts import old_facts
 from mailbot.domain.quoting import trim_quoted
 from mailbot.domain.reference import strip_reply_prefixes
+from mailbot.domain.textscan import fold
 
 # Keywords are matched as whole words or phrases, case-insensitively. A '*' at the end
 # (or start) of a keyword also matches longer words: "sluikstort*" finds "sluikstorten",
@@ -229,7 +230,7 @@ def _keyword_regex(keyword: str) -> str:
     return f"{prefix}{phrase}{suffix}"
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
     usable = [k for k in keywords if k.strip("* ")]
     if not usable:
@@ -243,8 +244,26 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![\w@])(?:{alternatives})(?![\w@])", re.IGNORECASE)
 
 
-def _mentions(text: str, keywords: tuple[str, ...]) -> list[str]:
-    pattern = _keyword_pattern(keywords)
+@functools.lru_cache(maxsize=64)
+def _keyword_words(keywords: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each keyword with the literal words it needs that `may_contain` can test."""
+    return tuple(
+        (k, tuple(w for w in k.strip().strip("*").lower().split() if w.isascii())) for k in keywords
+    )
+
+
+def _mentions(text: str, keywords: tuple[str, ...], folded: str | None = None) -> list[str]:
+    """The keywords the text mentions, as written, in order, once each. `folded`:
+    `textscan.fold(text)` if the caller has it. Only the keywords whose words are all
+    in the text go into the pattern: one that cannot match anywhere changes nothing,
+    and most complaints name none of a list (textscan.py)."""
+    folded = fold(text) if folded is None else folded
+    candidates = tuple(
+        keyword
+        for keyword, words in _keyword_words(keywords)
+        if all(word in folded for word in words)  # may_contain, inlined: 80 words a mail
+    )
+    pattern = _keyword_pattern(candidates) if candidates else None
     if pattern is None:
         return []
     found: list[str] = []
@@ -308,13 +327,18 @@ def _signed(local: str, body: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=16)
+def _plain_names(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_plain_name(n) for n in names)
+
+
 def _anonymity(name: str, email: str, body: str, keywords: TriageKeywords) -> str | None:
     email = email.strip().lower()
     local, _, domain = email.rpartition("@")
     name = name.strip()
     if "@" in name:
         name = ""  # clients that show the address as the name tell us nothing more
-    if name and _plain_name(name) in {_plain_name(n) for n in keywords.anonymous_names}:
+    if name and _plain_name(name) in _plain_names(keywords.anonymous_names):
         return f"mogelijk anoniem: naam '{name}'"
     if email and _throwaway_domain(domain, keywords):
         return f"mogelijk anoniem: wegwerpadres '{email}'"
@@ -359,10 +383,17 @@ def _subject_words(subject: str, stopwords: frozenset[str]) -> dict[str, str]:
     return words
 
 
+@functools.lru_cache(maxsize=16)
+def _stopwords(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_fold(w) for w in words)
+
+
 def _similar_cases(
     subject: str, earlier: Sequence[tuple[str, str]], keywords: TriageKeywords
 ) -> list[Hint]:
-    stopwords = frozenset(_fold(w) for w in keywords.subject_stopwords)
+    if not earlier:  # most complaints come from someone with no closed case
+        return []
+    stopwords = _stopwords(keywords.subject_stopwords)
     current = _subject_words(subject, stopwords)
     if not current:
         return []
@@ -403,6 +434,7 @@ def hints(
     """
     body = trim_quoted(body[: _MAX_SCAN * 4])[:_MAX_SCAN]
     text = f"{subject[:_MAX_SCAN]}\n{body}"
+    folded = fold(text)
     found: dict[InadmissibleReason, Hint] = {}
     keyword_lists = {
         InadmissibleReason.INFORMATIE: keywords.informatie,
@@ -412,7 +444,7 @@ def hints(
         InadmissibleReason.SOCIALE_MEDIA: keywords.sociale_media,
     }
     for reason, words_to_find in keyword_lists.items():
-        words = _mentions(text, words_to_find)
+        words = _mentions(text, words_to_find, folded)
         if words:
             label = _KEYWORD_LABELS[reason]
             found[reason] = Hint(reason, f"{label}: vermeldt {_quoted(words)}")
