@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy import delete, exists
 from sqlalchemy.orm import Session
 
-from mailbot.persistence.dialect import insert_for
+from mailbot.persistence.dialect import prebuilt
 from mailbot.persistence.tables import AttachmentRow, Blob, CaseMessageRow, IntakeRecordRow
 
 
 def store_blob(session: Session, data: bytes) -> str:
     """The same bytes are stored once. Returns the SHA-256 hex."""
     digest = hashlib.sha256(data).hexdigest()
-    session.execute(  # on the table, not the mapped class: no ORM bulk-insert machinery
-        insert_for(session)(Blob.__table__)
-        .values(sha256=digest, size=len(data), data=data)
-        .on_conflict_do_nothing(index_elements=["sha256"])
+    session.execute(
+        prebuilt(session, _insert_blob), {"sha256": digest, "size": len(data), "data": data}
     )
     return digest
+
+
+def _insert_blob(insert: Any) -> Any:
+    # On the table, not the mapped class: a Core statement, no ORM bulk-insert machinery.
+    return insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
 
 
 def load_blob(session: Session, digest: str) -> bytes | None:

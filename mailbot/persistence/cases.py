@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import (
@@ -19,7 +20,7 @@ from mailbot.domain.model import (
     MessageSummary,
 )
 from mailbot.domain.reference import find_references
-from mailbot.persistence.dialect import insert_for
+from mailbot.persistence.dialect import prebuilt
 from mailbot.persistence.tables import (
     AttachmentRow,
     CaseMessageRow,
@@ -41,17 +42,21 @@ def next_reference_number(session: Session, prefix: str, year: int) -> int:
     until commit, SQLite holds its write lock (BEGIN IMMEDIATE), so two processes never
     get the same number, and a rolled-back transaction gives its number back unseen.
     """
+    statement = prebuilt(session, _next_number)
+    return int(session.execute(statement, {"prefix": prefix, "year": year}).scalar_one())
+
+
+def _next_number(insert: Any) -> Any:
     counter = ReferenceCounter.__table__.c  # the table, not the class: a Core statement
-    stmt = (
-        insert_for(session)(ReferenceCounter.__table__)
-        .values(prefix=prefix, year=year, last_number=1)
+    return (
+        insert(ReferenceCounter.__table__)
+        .values(prefix=bindparam("prefix"), year=bindparam("year"), last_number=1)
         .on_conflict_do_update(
             index_elements=["prefix", "year"],
             set_={"last_number": counter.last_number + 1},
         )
         .returning(counter.last_number)
     )
-    return int(session.execute(stmt).scalar_one())
 
 
 def find_case_by_reference(session: Session, reference: str) -> CaseRow | None:
@@ -65,13 +70,19 @@ def find_case_by_message_ids(session: Session, message_ids: Sequence[str]) -> Ca
     ids = [m for m in message_ids if m]
     if not ids:
         return None
-    row = session.execute(
-        select(CaseMessageRow.case_id)
-        .where(CaseMessageRow.message_id.in_(ids))
-        .order_by(CaseMessageRow.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    row = session.execute(_case_of_message_ids(), {"ids": ids}).scalar_one_or_none()
     return None if row is None else session.get(CaseRow, row)
+
+
+@functools.cache
+def _case_of_message_ids() -> Select[int]:
+    messages = CaseMessageRow.__table__.c
+    return (
+        select(messages.case_id)
+        .where(messages.message_id.in_(bindparam("ids", expanding=True)))
+        .order_by(messages.id.desc())
+        .limit(1)
+    )
 
 
 def find_thread_case(
@@ -97,14 +108,27 @@ def earlier_closed(session: Session, case: CaseRow) -> list[tuple[str, str]]:
     """(reference, subject) of the same citizen's other answered or closed cases."""
     if not case.citizen_email:
         return []
-    rows = session.execute(
-        select(CaseRow.reference, CaseRow.subject).where(
-            CaseRow.citizen_email == case.citizen_email,
-            CaseRow.id != case.id,
-            CaseRow.state.in_(DONE_STATES),
-        )
-    )
+    rows = session.execute(_earlier_closed(), {"email": case.citizen_email, "case": case.id})
     return [(ref, subject) for ref, subject in rows]
+
+
+@functools.cache
+def _earlier_closed() -> Select[str, str]:
+    cases = CaseRow.__table__.c
+    return select(cases.reference, cases.subject).where(
+        cases.citizen_email == bindparam("email"),
+        cases.id != bindparam("case"),
+        cases.state.in_(DONE_STATES),
+    )
+
+
+def flag_message(session: Session, message_id: int) -> None:
+    """Mark a message of a case for a person's eye (a citizen writing after the case was
+    answered or closed)."""
+    session.execute(
+        update(CaseMessageRow).where(CaseMessageRow.id == message_id).values(flagged=True),
+        execution_options={"synchronize_session": False},  # no loaded row to keep in step
+    )
 
 
 class OpenCase(NamedTuple):

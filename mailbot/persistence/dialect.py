@@ -1,17 +1,40 @@
-"""The INSERT construct with ON CONFLICT for the database in use (SQLite or PostgreSQL)."""
+"""The INSERT construct with ON CONFLICT for the database in use (SQLite or PostgreSQL),
+and statements built once per database for the queries intake runs for every mail."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
+
 
 def insert_for(session: Session) -> Any:
-    name = session.get_bind().dialect.name
+    return _insert_for(session.get_bind().dialect.name)
+
+
+def _insert_for(name: str) -> Any:
     if name == "postgresql":
         return postgresql.insert
     if name == "sqlite":
         return sqlite.insert
     raise RuntimeError(f"unsupported database {name}: use SQLite or PostgreSQL")
+
+
+@functools.cache
+def _built(build: Callable[[Any], T], name: str) -> T:
+    return build(_insert_for(name))
+
+
+def prebuilt(session: Session, build: Callable[[Any], T]) -> T:
+    """The statement `build(insert)` makes for this session's database, built once.
+
+    SQLAlchemy caches the SQL a statement compiles to, but building the statement and
+    its cache key costs more than running it on SQLite (about 0.05 ms against 0.02 ms):
+    a statement built once, with `bindparam` values, is built and keyed once."""
+    statement: T = _built(build, session.get_bind().dialect.name)
+    return statement

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from mailbot.persistence.tables import CaseMessageRow, FolderStateRow, IntakeRecordRow
@@ -54,25 +55,33 @@ def seen_before(session: Session, message_id: str, fingerprint: str) -> Seen:
     """Both in one query. A copy is a record with this Message-ID and the same content
     (a record from before content fingerprints counts by its Message-ID); quarantined
     mail is no copy."""
+    sent, copy_id = session.execute(
+        _seen_before(), {"message_id": message_id, "fingerprint": fingerprint}
+    ).one()
+    return Seen(bool(sent), None if copy_id is None else session.get(IntakeRecordRow, copy_id))
+
+
+@functools.cache
+def _seen_before() -> Select[bool, int | None]:
+    messages, records = CaseMessageRow.__table__.c, IntakeRecordRow.__table__.c
     ours = (
-        select(CaseMessageRow.id)
-        .where(CaseMessageRow.message_id == message_id, CaseMessageRow.direction == "out")
-        .where(CaseMessageRow.raw_sha256.is_(None))
+        select(messages.id)
+        .where(messages.message_id == bindparam("message_id"), messages.direction == "out")
+        .where(messages.raw_sha256.is_(None))
         .exists()
     )
     copy = (
-        select(IntakeRecordRow.id)
+        select(records.id)
         .where(
-            IntakeRecordRow.message_id == message_id,
-            IntakeRecordRow.outcome.not_in(["quarantined"]),
-            (IntakeRecordRow.fingerprint == fingerprint) | IntakeRecordRow.fingerprint.is_(None),
+            records.message_id == bindparam("message_id"),
+            records.outcome.not_in(["quarantined"]),
+            (records.fingerprint == bindparam("fingerprint")) | records.fingerprint.is_(None),
         )
-        .order_by(IntakeRecordRow.id)
+        .order_by(records.id)
         .limit(1)
         .scalar_subquery()
     )
-    sent, copy_id = session.execute(select(ours, copy)).one()
-    return Seen(bool(sent), None if copy_id is None else session.get(IntakeRecordRow, copy_id))
+    return select(ours, copy)
 
 
 def folder_state(session: Session, folder: str) -> FolderStateRow | None:

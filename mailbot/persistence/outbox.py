@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import case, delete, func, literal_column, select, update
+from sqlalchemy import Select, bindparam, case, delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.model import MessageKind
@@ -89,13 +90,18 @@ def get(session: Session, row_id: int) -> OutboxRow:
 
 def count_receipts_since(session: Session, since: datetime, recipient: str) -> int:
     """Receipts queued to one address since `since` (ix_outbox_receipt_recipient)."""
-    receipt = OutboxRow.kind == literal_column("'receipt'")  # a literal: the partial index
-    return int(
-        session.execute(
-            select(func.count(OutboxRow.id)).where(
-                receipt, OutboxRow.recipients == recipient, OutboxRow.created_at >= since
-            )
-        ).scalar_one()
+    counted = session.execute(_receipts_since(), {"recipient": recipient, "since": since})
+    return int(counted.scalar_one())
+
+
+@functools.cache
+def _receipts_since() -> Select[int]:
+    outbox = OutboxRow.__table__.c
+    receipt = outbox.kind == literal_column("'receipt'")  # a literal: the partial index
+    return select(func.count(outbox.id)).where(
+        receipt,
+        outbox.recipients == bindparam("recipient"),
+        outbox.created_at >= bindparam("since"),
     )
 
 
@@ -118,20 +124,31 @@ def count_receipts_for_arrivals(
     Counts no further than `at_most`, so a flood within the hour costs each new case a
     bounded count, not one over the whole flood. Below `at_most` the count to `domain`
     is exact; at it, receipts pause for everyone and the domain's count does not matter."""
-    receipt = select(OutboxRow.id).where(
-        OutboxRow.case_id == CaseRow.id, OutboxRow.kind == MessageKind.RECEIPT.value
-    )
-    to_domain = receipt.where(OutboxRow.recipient_domain == domain).exists()
-    bounded = (
-        select(case((to_domain, 1), else_=0).label("to_domain"))
-        .where(CaseRow.received_at >= start, CaseRow.received_at <= end, receipt.exists())
-        .limit(max(at_most, 0))
-        .subquery()
-    )
     everyone, domain_count = session.execute(
-        select(func.count(), func.coalesce(func.sum(bounded.c.to_domain), 0))
+        _receipts_for_arrivals(),
+        {"start": start, "end": end, "at_most": max(at_most, 0), "domain": domain},
     ).one()
     return HourCounts(int(everyone), int(domain_count))
+
+
+@functools.cache
+def _receipts_for_arrivals() -> Select[int, int]:
+    outbox, cases = OutboxRow.__table__.c, CaseRow.__table__.c
+    receipt = select(outbox.id).where(
+        outbox.case_id == cases.id, outbox.kind == MessageKind.RECEIPT.value
+    )
+    to_domain = receipt.where(outbox.recipient_domain == bindparam("domain")).exists()
+    bounded = (
+        select(case((to_domain, 1), else_=0).label("to_domain"))
+        .where(
+            cases.received_at >= bindparam("start"),
+            cases.received_at <= bindparam("end"),
+            receipt.exists(),
+        )
+        .limit(bindparam("at_most"))
+        .subquery()
+    )
+    return select(func.count(), func.coalesce(func.sum(bounded.c.to_domain), 0))
 
 
 def delete_unlinked_before(session: Session, cutoff: datetime) -> None:

@@ -21,7 +21,7 @@ from mailbot.domain.reference import Reference, strip_reply_prefixes
 from mailbot.domain.workdays import shift_deadline
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.cases import OpenCase, next_reference_number
-from mailbot.persistence.rows import insert_row
+from mailbot.persistence.rows import insert_row, insert_row_id
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import AttachmentRow, CaseMessageRow, CaseRow
 
@@ -113,9 +113,14 @@ def store_message(
     raw_sha: str,
     item: FetchedMail,
     direction: Direction = Direction.IN,
-) -> CaseMessageRow:
-    """One mail of a case, with its attachments (content-addressed)."""
-    message = CaseMessageRow(
+    body_text: str | None = None,
+) -> int:
+    """One mail of a case, with its attachments (content-addressed); returns the
+    message's id. `body_text`: what the timeline shows, when not the mail's body (a form's
+    text, a letter's)."""
+    message_id = insert_row_id(
+        session,
+        CaseMessageRow,
         case_id=case.id,
         direction=direction.value,
         kind=kind.value,
@@ -125,19 +130,18 @@ def store_message(
         recipients=", ".join(str(a) for a in (*mail.to, *mail.cc)),
         subject=mail.subject,
         at=item.arrived_at,
-        body_text=mail.body_text,
+        body_text=mail.body_text if body_text is None else body_text,
         raw_sha256=raw_sha,
+        flagged=False,
     )
-    session.add(message)
-    session.flush()
     for attachment in mail.attachments:
         insert_row(
             session,
             AttachmentRow,
-            message_id=message.id,
+            message_id=message_id,
             filename=attachment.filename,
             content_type=attachment.content_type,
             size=attachment.size,
             sha256=store_blob(session, attachment.content),
         )
-    return message
+    return message_id

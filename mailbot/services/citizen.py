@@ -70,11 +70,11 @@ class CitizenMail:
         assert case is not None
         mail, item = arrival.mail, arrival.item
         kind = MessageKind.AUTO_REPLY if decision.automatic else MessageKind.FOLLOW_UP
-        message = store_message(session, case, mail, kind, arrival.raw_sha, item)
-        if not decision.automatic:
-            # A citizen writing after the case was answered or closed reopens nothing by
-            # itself: the message is flagged and the coordinator decides (#heropen).
-            message.flagged = self.notices.follow_up(session, case, mail, item.arrived_at)
+        message_id = store_message(session, case, mail, kind, arrival.raw_sha, item)
+        # A citizen writing after the case was answered or closed reopens nothing by
+        # itself: the message is flagged and the coordinator decides (#heropen).
+        if not decision.automatic and self.notices.follow_up(session, case, mail, item.arrived_at):
+            case_queries.flag_message(session, message_id)
         return Handled(Outcome.FOLLOW_UP, case)
 
     def form(self, session: Session, arrival: Arrival, decision: Form) -> Handled:
@@ -98,11 +98,13 @@ class CitizenMail:
         )
         case.citizen_address = form.address
         case.state = self.new_state.value
-        message = store_message(session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item)
-        message.body_text = form.text or mail.body_text
+        text = form.text or mail.body_text
+        store_message(
+            session, case, mail, MessageKind.COMPLAINT, arrival.raw_sha, item, body_text=text
+        )
         # The form's robot is never answered; the citizen is, when they gave an address.
         no_receipt = None if form.email else "the form gave no e-mail address"
-        return self._finish(session, arrival, case, citizen, message.body_text, no_receipt, False)
+        return self._finish(session, arrival, case, citizen, text, no_receipt, False)
 
     def new_case(self, session: Session, arrival: Arrival, decision: NewCase) -> Handled:
         # The citizen is who wrote the mail. A Reply-To elsewhere is shown to the

@@ -309,8 +309,8 @@ class StaffMail:
             now=self.clock(),
         )
         case.citizen_address = details.address
-        message = self._store(session, arrival, case, MessageKind.LETTER, Direction.IN)
-        message.body_text = details.text or arrival.mail.body_text
+        text = details.text or arrival.mail.body_text
+        self._store(session, arrival, case, MessageKind.LETTER, Direction.IN, text)
         return case
 
     def _store(
@@ -320,9 +320,10 @@ class StaffMail:
         case: CaseRow,
         kind: MessageKind,
         direction: Direction,
-    ) -> CaseMessageRow:
+        body_text: str | None = None,
+    ) -> int:
         return store_message(
-            session, case, arrival.mail, kind, arrival.raw_sha, arrival.item, direction
+            session, case, arrival.mail, kind, arrival.raw_sha, arrival.item, direction, body_text
         )
 
 
