@@ -1,6 +1,7 @@
 """Parsing ahead on the second core (mailbot/inbound/parse/ahead.py, issue 13): a backlog's
 mails are parsed in a worker process exactly as they would be in the daemon; a worker that
-dies loses nothing; a daemon killed with kill -9 leaves no worker behind."""
+dies loses nothing; a daemon killed with kill -9 leaves no worker behind, and one stopped
+like `systemctl stop` in the middle of a backlog stops cleanly."""
 
 from __future__ import annotations
 
@@ -159,3 +160,34 @@ def test_a_daemon_killed_with_kill_9_leaves_no_parse_worker_behind(
         process.send_signal(signal.SIGKILL)
         process.wait()
         wait_until(lambda: not any(_alive(p) for p in workers), 10, "the worker gone")
+
+
+def test_systemctl_stop_in_the_middle_of_a_backlog_ends_daemon_and_worker_cleanly(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    """`systemctl stop` sends SIGTERM to every process of the unit at once, here while a
+    backlog is being parsed ahead: the daemon finishes the mail in hand, stops its worker
+    and exits 0, with no traceback and no orphan; every mail is handled once or still
+    waits in the inbox for the next start."""
+    total = 400
+    for i, raw in enumerate(backlog(total)):
+        mailbox.append("INBOX", raw, when=ARRIVED + timedelta(seconds=i))
+    config = write_config(
+        tmp_path, mailbox, smtp_server, sqlite_url, intake={"backlog_limit": 1000}
+    )
+    log = tmp_path / "daemon.log"
+    with daemon(config, log) as process:
+        wait_until(
+            lambda: "parser" in log.read_text() or "outcome=" in log.read_text(), 60, "intake", log
+        )
+        wait_until(lambda: _children(process.pid) != [], 30, "a parse worker", log)
+        workers = [p for p in _children(process.pid) if _alive(p)]
+        for pid in [process.pid, *workers]:  # the whole unit, as systemd's KillMode does
+            os.kill(pid, signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        wait_until(lambda: not any(_alive(p) for p in workers), 10, "the worker gone")
+    text = log.read_text()
+    assert "Traceback" not in text and "parse worker died" not in text, text[-3000:]
+    left = len(mailbox.uids("INBOX"))
+    assert 0 < left < total, "the stop came after the backlog, not in the middle of it"
+    assert len(mailbox.uids("Verwerkt")) + len(mailbox.uids("Quarantaine")) + left == total
