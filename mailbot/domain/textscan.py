@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 # Characters that `re` with IGNORECASE matches to an ASCII letter although str.lower()
-# does not lower them to it (found by trying every code point; tests/test_triage.py).
+# does not lower them to it (found by trying every code point; tests/test_textscan.py).
 _ASCII_EQUIVALENTS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
 
 _FOUR_DIGITS = re.compile(r"\d{4}")
