@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -78,3 +79,39 @@ def test_tls_certificates_are_verified(dovecot_tls: DovecotServer, mailbox_tls: 
         assert "INBOX" in imap.list_folders()
     with pytest.raises(PermanentError, match="certificate not trusted"):
         ImapMailbox(settings(mailbox_tls, security="tls")).connect()
+
+
+BODY = "Het fietspad aan de Molenstraat ligt al weken vol glasscherven."
+
+
+def _glass(mailbox: Mailbox) -> None:
+    for n in range(5):
+        mailbox.append("INBOX", complaint("C", f"c{n}@burger.example", f"Glas {n}", BODY))
+
+
+def test_debug_logging_keeps_the_mails_out_of_the_journal(
+    mailbox: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ops may run with `level = "debug"`: the commands show, citizens' mail does not
+    (imapclient switches imaplib's trace of every response on)."""
+    caplog.set_level(logging.DEBUG)
+    _glass(mailbox)
+    with ImapMailbox(settings(mailbox)) as imap:
+        _uv, uids = imap.open_folder("INBOX")
+        fetched = list(imap.fetch("INBOX", uids))
+    assert len(fetched) == 5 and all(BODY.encode() in m.raw for m in fetched)
+    assert "FETCH" in caplog.text  # imapclient's log of the commands it sent
+    assert "Molenstraat" not in caplog.text
+
+
+def test_a_fetch_does_not_format_the_mails_as_trace_text(mailbox: Mailbox) -> None:
+    """imaplib formats its trace before the logger drops it: for a backlog batch of 200
+    mails a repr of 17 MB, most of the fetch's CPU time. The trace keeps the commands."""
+    _glass(mailbox)
+    traced: list[str] = []
+    with ImapMailbox(settings(mailbox)) as imap:
+        imap._client._imap._mesg = traced.append  # imaplib's trace hook
+        _uv, uids = imap.open_folder("INBOX")
+        assert len(list(imap.fetch("INBOX", uids))) == 5
+    assert any("UID FETCH" in line for line in traced)
+    assert not any("Molenstraat" in line for line in traced)
