@@ -103,14 +103,7 @@ class ImapMailbox:
             if mismatch:
                 raise PermanentError(f"IMAP {s.host}:{s.port}: {mismatch}") from exc
             raise MailboxUnavailableError(f"IMAP {s.host}:{s.port}: cannot connect: {exc}") from exc
-        # Aware datetimes for INTERNALDATE instead of naive local time.
-        client.normalise_times = False
-        # imapclient sets imaplib's debug level to 5 and hands its trace to a logger; at 5
-        # imaplib formats every response with its literals, the mails, before the logger
-        # drops it: a repr of 17 MB for a FETCH of 200 mails, 80 % of the fetch's CPU
-        # time, and citizens' mail in the journal at `level = "debug"`. At 4 the trace
-        # keeps the commands and response lines, without the literals.
-        client._imap.debug = 4
+        _settle(client)
         try:
             if s.security == "starttls":
                 client.starttls(tls_context(s.ca_file))
@@ -366,6 +359,18 @@ def _aware_utc(value: datetime | None) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _settle(client: Any) -> None:
+    """Two imapclient defaults changed on a new connection."""
+    # Aware datetimes for INTERNALDATE instead of naive local time.
+    client.normalise_times = False
+    # imapclient sets imaplib's debug level to 5 and hands its trace to a logger; at 5
+    # imaplib formats every response with its literals, the mails, before the logger
+    # drops it: a repr of 17 MB for a FETCH of 200 mails, 80 % of the fetch's CPU time,
+    # and citizens' mail in the journal at `level = "debug"`. At 4 the trace keeps the
+    # commands and response lines, without the literals.
+    client._imap.debug = 4
 
 
 def _safe_logout(client: Any) -> None:
