@@ -66,6 +66,25 @@ def test_the_worker_parses_a_batch_exactly_as_this_process_would() -> None:
     assert latin.subject == "Klacht over de déchetterie"
 
 
+def test_oversize_mails_between_the_chunks_keep_every_outcome_in_its_place() -> None:
+    """The worker gets the mails in chunks of 1, 2, 4, 8 (fewer round trips); a mail over
+    the size limit is not parsed (None), wherever it falls, and the rest line up."""
+    raws = backlog(45)
+    items = [
+        FetchedMail(
+            "INBOX", 7, uid, raw, ARRIVED, oversize=9_000_000 if uid in (1, 3, 9, 30) else None
+        )
+        for uid, raw in enumerate(raws, 1)
+    ]
+    ahead = ParseAhead(workers=1)
+    try:
+        outcomes = list(ahead.outcomes(items))
+    finally:
+        ahead.close()
+    assert ahead.in_worker == 41
+    assert outcomes == [None if i.oversize else parse_outcome(i.raw) for i in items]
+
+
 def test_a_small_batch_is_parsed_here_without_starting_a_worker() -> None:
     """The daemon's usual one or two new mails: no process start delays their receipt."""
     raws = backlog(5)

@@ -29,6 +29,10 @@ from mailbot.inbound.parse.mail import parse_mail
 log = logging.getLogger(__name__)
 
 MIN_BATCH = 16  # mails: below this a worker process costs more than it saves
+# Mails per round trip to the worker (at most). One mail a round trip starved it: the
+# executor's thread in this process that hands out work and takes back results waits for
+# the GIL (held by intake for up to 5 ms at a time), and only two calls are queued ahead.
+CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,21 @@ def parse_outcome(raw: bytes) -> Parsed:
         return ParseFailure(f"parser crashed: {exc!r}", crashed=True, trace=traceback.format_exc())
 
 
+def parse_chunk(raws: list[bytes]) -> list[Parsed]:
+    """`parse_outcome` of each mail, in the worker: one round trip for several mails."""
+    return [parse_outcome(raw) for raw in raws]
+
+
+def _chunks(items: list[FetchedMail], size: int) -> list[list[FetchedMail]]:
+    """Chunks of 1, 2, 4, ... up to `size` mails: the first outcome is ready after one
+    mail's parse, and by then the worker is ahead (it parses faster than intake stores)."""
+    chunks, start, step = [], 0, 1
+    while start < len(items):
+        chunks.append(items[start : start + step])
+        start, step = start + step, min(step * 2, size)
+    return chunks
+
+
 def _worker_start() -> None:
     """In the worker: leave stopping to the daemon (it finishes the mail in hand on
     SIGTERM, then shuts the worker down), and exit when the daemon is gone, also after a
@@ -75,43 +94,55 @@ def _worker_start() -> None:
 class ParseAhead:
     """Parses the mails of a batch in one worker process, in order, ahead of the caller."""
 
-    def __init__(self, workers: int = 1, min_batch: int = MIN_BATCH) -> None:
+    def __init__(self, workers: int = 1, min_batch: int = MIN_BATCH, chunk: int = CHUNK) -> None:
         self.workers = workers
         self.min_batch = min_batch
+        self.chunk = chunk
         self.in_worker = 0  # mails the worker parsed (tests, benchmarks)
         self._pool: ProcessPoolExecutor | None = None
 
     def outcomes(self, items: Sequence[FetchedMail]) -> Iterator[Parsed | None]:
         """The parse outcome of each item, in order (None for an oversize mail, which is
         not parsed). Iterate it alongside the items: each outcome is ready when asked."""
-        wanted = [item.oversize is None for item in items]
-        if self.workers < 1 or sum(wanted) < self.min_batch:
-            for item, parse in zip(items, wanted, strict=True):
-                yield parse_outcome(item.raw) if parse else None
+        wanted = [item for item in items if item.oversize is None]
+        if self.workers < 1 or len(wanted) < self.min_batch:
+            for item in items:
+                yield parse_outcome(item.raw) if item.oversize is None else None
             return
-        futures = self._submit(items, wanted) or {}
+        chunks = _chunks(wanted, self.chunk)
+        futures = self._submit(chunks)
+        index, outcomes = -1, iter(list[Parsed]())  # the chunk in hand and its outcomes
         try:
-            for index, item in enumerate(items):
-                yield self._result(futures.get(index), item) if wanted[index] else None
+            for item in items:
+                if item.oversize is not None:
+                    yield None
+                    continue
+                outcome: Parsed | None = next(outcomes, None)
+                if outcome is None:
+                    index += 1
+                    chunk = chunks[index]
+                    outcomes = iter(self._result(futures[index] if futures else None, chunk))
+                    outcome = next(outcomes)
+                yield outcome
         finally:  # a pass that stops early leaves no work queued for the worker
-            for future in futures.values():
+            for future in futures or ():
                 future.cancel()
 
-    def _result(self, future: Future[Parsed] | None, item: FetchedMail) -> Parsed:
+    def _result(
+        self, future: Future[list[Parsed]] | None, chunk: Sequence[FetchedMail]
+    ) -> list[Parsed]:
         if future is not None and self._pool is not None:
             try:
-                outcome = future.result()
+                outcomes = future.result()
             except BrokenProcessPool:
                 log.warning("intake: the parse worker died; parsing in this process")
                 self._discard()
             else:
-                self.in_worker += 1
-                return outcome
-        return parse_outcome(item.raw)
+                self.in_worker += len(outcomes)
+                return outcomes
+        return [parse_outcome(item.raw) for item in chunk]
 
-    def _submit(
-        self, items: Sequence[FetchedMail], wanted: list[bool]
-    ) -> dict[int, Future[Parsed]] | None:
+    def _submit(self, chunks: list[list[FetchedMail]]) -> list[Future[list[Parsed]]] | None:
         try:
             if self._pool is None:
                 context = multiprocessing.get_context("spawn")  # never fork a threaded daemon
@@ -119,11 +150,7 @@ class ParseAhead:
                     self.workers, mp_context=context, initializer=_worker_start
                 )
             pool = self._pool
-            return {
-                index: pool.submit(parse_outcome, item.raw)
-                for index, (item, parse) in enumerate(zip(items, wanted, strict=True))
-                if parse
-            }
+            return [pool.submit(parse_chunk, [item.raw for item in chunk]) for chunk in chunks]
         except (BrokenProcessPool, OSError) as exc:
             log.warning("intake: no parse worker (%s); parsing in this process", exc)
             self._discard()
