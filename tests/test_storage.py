@@ -172,6 +172,19 @@ def test_the_sqlite_database_and_its_lock_are_readable_by_their_owner_only(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
 
 
+def test_a_commit_is_on_disk_before_intake_moves_the_mail(tmp_path: Path) -> None:
+    """The never-lose rule moves a mail out of the inbox only after its commit; that holds
+    across a power cut only if the commit reached the disk (SQLite's WAL mode with
+    synchronous=NORMAL may roll back the last commits then; FULL syncs every commit)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'mailbot.sqlite3'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        engine.dispose()
+
+
 def test_head_revision_is_alembics_head() -> None:
     """head_revision() reads the migrations' file names (fast, no Alembic): it must agree
     with Alembic's own view of the newest revision."""

@@ -103,7 +103,12 @@ def _engine(url: str) -> Engine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a commit is on disk before it returns. Intake moves a mail out of the
+            # inbox right after the commit that stored it; with NORMAL, WAL mode may roll
+            # that commit back after a power cut or a host crash (sqlite.org/pragma.html
+            # #pragma_synchronous), and the mail would be in the processed folder with no
+            # case and no receipt. One fsync of the WAL per commit (a batch's, in a backlog).
+            cursor.execute("PRAGMA synchronous = FULL")
             cursor.close()
             _owner_only(engine.url.database)
 
