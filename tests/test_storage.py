@@ -6,14 +6,12 @@ import stat
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from harness import Mailbox, SmtpSink
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from support.app import new_app, write_config
 
 from mailbot.persistence import blobs
@@ -26,8 +24,7 @@ from mailbot.persistence.db import (
     upgrade,
 )
 from mailbot.persistence.lock import Leadership
-from mailbot.persistence.rows import insert_attached
-from mailbot.persistence.tables import Base, CaseRow
+from mailbot.persistence.tables import Base
 
 
 def test_migrations_go_down_and_up_and_match_the_model(db_url: str) -> None:
@@ -60,51 +57,6 @@ def test_blobs_are_stored_once_by_content(db_url: str) -> None:
         assert first == second
         with sessions() as session:
             assert blobs.load_blob(session, first) == b"dezelfde bijlage"
-    finally:
-        engine.dispose()
-
-
-def test_a_case_inserted_attached_reads_without_sql_and_saves_later_changes(
-    db_url: str,
-) -> None:
-    """persistence/rows.py insert_attached, as open_case uses it: the new case is in the
-    session as if loaded (reading it sends no SQL), a later change is saved, and a column
-    it cannot fill safely is refused."""
-    engine = make_engine(db_url)
-    try:
-        upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        when = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
-        sent: list[str] = []
-        with sessions.begin() as session:
-            case = insert_attached(
-                session,
-                CaseRow,
-                reference="KL-2026-0007",
-                state="received",
-                channel="email",
-                citizen_email="an@burger.example",
-                citizen_name="An",
-                subject="Glas op het fietspad",
-                received_at=when,
-                deadline=date(2027, 1, 4),
-                created_at=when,
-            )
-            event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-            assert (case.reference, case.service, case.closed_at) == ("KL-2026-0007", None, None)
-            assert session.get(CaseRow, case.id) is case
-            assert sent == []
-            case.state = "in_progress"
-        with sessions() as session:
-            stored = session.get(CaseRow, case.id)
-            assert stored is not None
-            assert (stored.state, stored.subject, stored.received_at) == (
-                "in_progress",
-                "Glas op het fietspad",
-                when,
-            )
-            with pytest.raises(TypeError, match="give a value for reference"):
-                insert_attached(session, CaseRow, state="received")
     finally:
         engine.dispose()
 

@@ -5,20 +5,17 @@ attachments): one Core INSERT, built once per table and executed with the row's 
 The ORM's unit of work (add, flush) costs about eight times as much per row; intake writes
 five to seven such rows for every mail (bench/README.md). The INSERT runs at once, so the
 rows it names (a case, a blob) must be in the database already: a case opened in this
-transaction is inserted when it is opened (`insert_attached`, from services/cases.py
-`open_case`). A later change to a write-once row is an UPDATE statement of its own
-(persistence/cases.py `flag_message`); a case is changed through the ORM."""
+transaction is flushed when it is opened (services/cases.py `open_case`). A later change
+to such a row is an UPDATE statement of its own (persistence/cases.py `flag_message`)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Insert, insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from mailbot.persistence.tables import Base
-
-Row = TypeVar("Row", bound=Base)
 
 _INSERTS: dict[type[Base], Insert] = {}
 _RETURNING_ID: dict[type[Base], Insert] = {}
@@ -41,21 +38,3 @@ def insert_row_id(session: Session, row: type[Base], **values: Any) -> int:
         table = row.__table__
         statement = _RETURNING_ID[row] = insert(table).returning(table.c.id)  # type: ignore[arg-type]
     return int(session.execute(statement, values).scalar_one())
-
-
-def insert_attached(session: Session, row: type[Row], **values: Any) -> Row:
-    """A new row that the transaction goes on reading and changing through the ORM (a
-    case): one INSERT ... RETURNING id, and the object attached to the session as if it had
-    been loaded, without the unit of work's flush (122 against 194 us a case, SQLite).
-    A column not given must be nullable without a default: it is written as NULL and
-    known to be None, so that reading it asks the database nothing."""
-    for column in row.__table__.columns:
-        if column.key in values or column.primary_key:
-            continue
-        if not column.nullable or column.default is not None or column.server_default is not None:
-            raise TypeError(f"insert_attached({row.__name__}): give a value for {column.key}")
-        values[column.key] = None
-    instance = row(id=insert_row_id(session, row, **values), **values)
-    make_transient_to_detached(instance)  # loaded, no pending change, an identity key
-    session.add(instance)
-    return instance

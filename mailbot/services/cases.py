@@ -21,7 +21,7 @@ from mailbot.domain.reference import Reference, strip_reply_prefixes
 from mailbot.domain.workdays import shift_deadline
 from mailbot.persistence.blobs import store_blob
 from mailbot.persistence.cases import OpenCase, next_reference_number
-from mailbot.persistence.rows import insert_attached, insert_row, insert_row_id
+from mailbot.persistence.rows import insert_row, insert_row_id
 from mailbot.persistence.session import Session
 from mailbot.persistence.tables import AttachmentRow, CaseMessageRow, CaseRow
 
@@ -89,9 +89,7 @@ def open_case(
     cases = config.cases
     local_year = received_at.astimezone(cases.timezone).year
     number = next_reference_number(session, cases.reference_prefix, local_year)
-    return insert_attached(
-        session,
-        CaseRow,
+    case = CaseRow(
         reference=str(Reference(cases.reference_prefix, local_year, number)),
         state=CaseState.RECEIVED.value,
         channel=channel.value,
@@ -102,6 +100,9 @@ def open_case(
         deadline=case_deadline(received_at, cases),
         created_at=now,
     )
+    session.add(case)
+    session.flush()
+    return case
 
 
 def store_message(
