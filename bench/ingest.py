@@ -199,7 +199,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def child_raw(host: str, port: int, user: str, password: str, trace: bool = True) -> dict[str, Any]:
     """The raw loop; `trace=False` turns imaplib's response trace down as mailbot does
-    (`inbound/imap.py` connect), a stricter limit than plain imapclient."""
+    (`inbound/imap.py` `_settle`), a stricter limit than plain imapclient."""
     import mailparser
     from imapclient import IMAPClient
 

@@ -111,19 +111,14 @@ class ParseAhead:
             return
         chunks = _chunks(wanted, self.chunk)
         futures = self._submit(chunks)
-        index, outcomes = -1, iter(list[Parsed]())  # the chunk in hand and its outcomes
+        parsed = (  # lazy: a chunk's outcomes are waited for when its first mail is asked
+            outcome
+            for index, chunk in enumerate(chunks)
+            for outcome in self._result(futures[index] if futures else None, chunk)
+        )
         try:
             for item in items:
-                if item.oversize is not None:
-                    yield None
-                    continue
-                outcome: Parsed | None = next(outcomes, None)
-                if outcome is None:
-                    index += 1
-                    chunk = chunks[index]
-                    outcomes = iter(self._result(futures[index] if futures else None, chunk))
-                    outcome = next(outcomes)
-                yield outcome
+                yield None if item.oversize is not None else next(parsed)
         finally:  # a pass that stops early leaves no work queued for the worker
             for future in futures or ():
                 future.cancel()
