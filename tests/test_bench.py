@@ -3,6 +3,7 @@ that count come from running them by hand at full size (see the README)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -69,3 +70,18 @@ def test_ingest_benchmark_short_variant(tmp_path: Path) -> None:
     assert measured["raw"]["mails"] == measured["mailbot"]["mails"] == 30
     assert sum(measured["mailbot"]["outcomes"].values()) == 30
     assert measured["mailbot"]["sent"] > 0
+    assert "ceiling" in result.stdout
+    assert measured["ceiling"]["serial"] > 0 and measured["ceiling"]["spread"] > 0
+
+
+def test_ingest_ceilings_follow_from_the_cpu_a_mail() -> None:
+    # The raw loop takes 2 ms a mail; mailbot's intake process 4 ms of CPU, its parse
+    # worker 2 ms more: one thread cannot beat 2/4, two cores sharing 6 ms not 2*2/6.
+    spec = importlib.util.spec_from_file_location("ingest", BENCH / "ingest.py")
+    assert spec is not None and spec.loader is not None
+    ingest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ingest)
+    raw = {"mails": 1000, "seconds": 2.0}
+    ours = {"mails": 1000, "cpu_seconds": 4.0, "worker_cpu_seconds": 2.0}
+    found = ingest.ceilings(raw, ours, cores=2)
+    assert found == pytest.approx({"serial": 0.5, "spread": 2 / 3})
