@@ -123,7 +123,11 @@ class CaseMessageRow(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     body_text: Mapped[str] = mapped_column(Text, default="")
-    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+    # Indexed, as every column that points to a blob: the sweep of orphaned blobs and
+    # the check of the foreign key when a blob is deleted look a blob up here.
+    raw_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("blobs.sha256"), nullable=True, index=True
+    )
     # Needs a person's eye, e.g. a citizen writing again after the case was closed.
     flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     case: Mapped[CaseRow] = relationship(back_populates="messages")
@@ -137,7 +141,7 @@ class AttachmentRow(Base):
     filename: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
 
 
 class IntakeRecordRow(Base):
@@ -153,7 +157,9 @@ class IntakeRecordRow(Base):
     uid: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str] = mapped_column(String(998), index=True)
     # None once the retention period removed the stored original.
-    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+    raw_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("blobs.sha256"), nullable=True, index=True
+    )
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -239,6 +245,8 @@ class AuditRow(Base):
     message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
 
 
+# retention: the records of the purged cases, and of old mail that opened no case
+Index("ix_mailbox_items_case_processed", IntakeRecordRow.case_id, IntakeRecordRow.processed_at)
 Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)
 # a case's mails: its receipt for the per-hour limits, its sent mail when purged
 Index("ix_outbox_case_kind", OutboxRow.case_id, OutboxRow.kind)
