@@ -29,6 +29,21 @@ def test_reminder_benchmark_short_variant(db: str) -> None:
     assert "digest" in lines[1] and "mails queued" in lines[1]
 
 
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_retention_benchmark_short_variant(db: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "retention.py"), "--cases", "200", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # half of the cases were closed three years ago: those, and the old mail of no case
+    assert "removed 100 cases, 150 mails" in result.stdout
+    assert "second pass" in result.stdout
+
+
 @pytest.mark.parametrize("mode", ["idle", "poll"])
 def test_latency_benchmark_short_variant(mode: str) -> None:
     # More mails than the per-domain receipt limit (10 an hour) with IDLE: every one

@@ -213,13 +213,20 @@ def finished_before(session: Session, cutoff: datetime) -> list[CaseRow]:
 
 def purge_personal_data(session: Session, case: CaseRow, subject: str, now: datetime) -> None:
     """Delete a case's messages, attachments, sent mail and reminders and blank the
-    citizen; what the yearly report counts stays."""
+    citizen; what the yearly report counts stays.
+
+    The statements leave the session's other objects alone (synchronize_session off):
+    by default SQLAlchemy checks every object the session holds against each DELETE and
+    UPDATE, and a retention pass holding thousands of cases and records then took time
+    in the square of their number (bench/retention.py). `case` itself, if this session
+    holds it, is expired, so that what it shows afterwards is read again."""
+    unsynchronized = {"synchronize_session": False}
     message_ids = select(CaseMessageRow.id).where(CaseMessageRow.case_id == case.id)
-    session.execute(delete(AttachmentRow).where(AttachmentRow.message_id.in_(message_ids)))
-    session.execute(delete(CaseMessageRow).where(CaseMessageRow.case_id == case.id))
-    session.execute(delete(OutboxRow).where(OutboxRow.case_id == case.id))
-    session.execute(delete(ReminderRow).where(ReminderRow.case_id == case.id))
-    session.execute(
+    statements = [
+        delete(AttachmentRow).where(AttachmentRow.message_id.in_(message_ids)),
+        delete(CaseMessageRow).where(CaseMessageRow.case_id == case.id),
+        delete(OutboxRow).where(OutboxRow.case_id == case.id),
+        delete(ReminderRow).where(ReminderRow.case_id == case.id),
         update(CaseRow)
         .where(CaseRow.id == case.id)
         .values(
@@ -228,8 +235,12 @@ def purge_personal_data(session: Session, case: CaseRow, subject: str, now: date
             citizen_address=None,
             subject=subject,
             purged_at=now,
-        )
-    )
+        ),
+    ]
+    for statement in statements:
+        session.execute(statement, execution_options=unsynchronized)
+    if case in session:
+        session.expire(case)
 
 
 def case_summary(case: CaseRow, with_messages: bool = False) -> CaseSummary:

@@ -94,5 +94,6 @@ class RetentionService:
         return report
 
     def _purge(self, session: Session, case: CaseRow) -> None:
+        reference = case.reference  # read before the purge expires the case
         case_queries.purge_personal_data(session, case, PURGED_SUBJECT, self.clock())
-        log.info("retention: case=%s personal data removed", case.reference)
+        log.info("retention: case=%s personal data removed", reference)
