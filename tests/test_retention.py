@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from harness import Mailbox, SmtpSink
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from support.app import mailbot, new_app, write_config
 from support.mails import ARRIVED, complaint
 
-from mailbot.persistence.tables import Blob, CaseMessageRow, CaseRow, OutboxRow
+from mailbot.persistence.cases import cases_by_reference
+from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
+from mailbot.persistence.mailbox import items_to_purge
+from mailbot.persistence.tables import Blob, CaseMessageRow, CaseRow, IntakeRecordRow, OutboxRow
 
 
 def test_finished_cases_lose_their_personal_data_after_the_retention_period(
@@ -99,3 +102,60 @@ def test_finished_cases_lose_their_personal_data_after_the_retention_period(
         assert "an@burger.example" not in outbox and "bo@burger.example" in outbox
     remaining = mailbox.fetch_all("Verwerkt")
     assert len(remaining) == 1 and b"open@burger.example" in remaining[0]
+
+
+def test_a_night_that_purges_more_cases_than_one_statement_can_name(db_url: str) -> None:
+    # The first night after years of use, or after retention was switched on late, finds
+    # tens of thousands of finished cases due at once: more than a driver takes as
+    # parameters of one statement (psycopg: 65,535). The pass must still find every
+    # stored original, or it fails every night and keeps the personal data for ever.
+    engine = make_engine(db_url)
+    upgrade(engine)
+    due = list(range(1, 70_001))
+    old = ARRIVED - timedelta(days=3 * 365)
+    with engine.begin() as conn:
+        blobs = [{"sha256": f"{n:064x}", "size": 1, "data": b"x"} for n in (1, 2)]
+        conn.execute(insert(Blob), blobs)
+        conn.execute(
+            insert(CaseRow),
+            [
+                {
+                    "id": case_id,
+                    "reference": f"KL-2023-{case_id:05d}",
+                    "state": "closed",
+                    "channel": "email",
+                    "citizen_email": "an@burger.example",
+                    "citizen_name": "An",
+                    "subject": "Oud",
+                    "received_at": old,
+                    "deadline": old.date(),
+                    "created_at": old,
+                }
+                for case_id in (due[0], due[-1])
+            ],
+        )
+        conn.execute(
+            insert(IntakeRecordRow),
+            [
+                {
+                    "folder": "INBOX",
+                    "uidvalidity": 1,
+                    "uid": uid,
+                    "message_id": f"<{uid}@burger.example>",
+                    "raw_sha256": blob["sha256"],
+                    "arrived_at": old,
+                    "outcome": "new_case",
+                    "case_id": case_id,
+                    "processed_at": old,
+                }
+                for uid, blob, case_id in ((1, blobs[0], due[0]), (2, blobs[1], due[-1]))
+            ],
+        )
+    with make_sessionmaker(engine)() as session:
+        items = items_to_purge(session, due, ARRIVED)
+        references = [f"KL-2023-{case_id:05d}" for case_id in due]
+        found = cases_by_reference(session, references)
+    engine.dispose()
+
+    assert sorted(item.case_id for item in items if item.case_id) == [due[0], due[-1]]
+    assert sorted(found) == ["KL-2023-00001", "KL-2023-70000"]

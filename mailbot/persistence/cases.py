@@ -20,7 +20,7 @@ from mailbot.domain.model import (
     MessageSummary,
 )
 from mailbot.domain.reference import find_references
-from mailbot.persistence.dialect import prebuilt
+from mailbot.persistence.dialect import IN_CHUNK, prebuilt
 from mailbot.persistence.tables import (
     AttachmentRow,
     CaseMessageRow,
@@ -32,7 +32,6 @@ from mailbot.persistence.tables import (
 
 DONE_STATES = (CaseState.CLOSED.value, CaseState.ANSWERED.value)
 OPEN_STATES = (CaseState.RECEIVED.value, CaseState.IN_PROGRESS.value)
-IN_CHUNK = 5000  # keep IN lists within driver limits
 
 
 def next_reference_number(session: Session, prefix: str, year: int) -> int:
@@ -98,10 +97,14 @@ def find_thread_case(
 
 
 def cases_by_reference(session: Session, references: Sequence[str]) -> dict[str, CaseRow]:
-    if not references:
-        return {}
-    rows = session.execute(select(CaseRow).where(CaseRow.reference.in_(references))).scalars()
-    return {c.reference: c for c in rows}
+    """The cases with these references, read IN_CHUNK at a time (a per-case reminder pass
+    over a large backlog names tens of thousands)."""
+    found: dict[str, CaseRow] = {}
+    for start in range(0, len(references), IN_CHUNK):
+        chunk = references[start : start + IN_CHUNK]
+        rows = session.execute(select(CaseRow).where(CaseRow.reference.in_(chunk))).scalars()
+        found.update((c.reference, c) for c in rows)
+    return found
 
 
 def earlier_closed(session: Session, case: CaseRow) -> list[tuple[str, str]]:

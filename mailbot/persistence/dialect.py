@@ -13,6 +13,11 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 
+# Ids named in one IN list at most: within every driver's limit on parameters (psycopg
+# 65,535 a statement, SQLite 32,766 unless built with more).
+IN_CHUNK = 5000
+
+
 def insert_for(session: Session) -> Any:
     return _insert_for(session.get_bind().dialect.name)
 

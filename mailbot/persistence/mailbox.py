@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
+from mailbot.persistence.dialect import IN_CHUNK
 from mailbot.persistence.tables import CaseMessageRow, FolderStateRow, IntakeRecordRow
 
 
@@ -101,16 +102,19 @@ def items_to_purge(
     session: Session, case_ids: list[int], cutoff: datetime
 ) -> list[IntakeRecordRow]:
     """Records whose stored original retention removes: those of the given cases, and
-    those of mail that opened no case, processed before the cutoff."""
-    return list(
-        session.execute(
-            select(IntakeRecordRow).where(
-                IntakeRecordRow.raw_sha256.is_not(None),
-                (IntakeRecordRow.case_id.in_(case_ids))
-                | (IntakeRecordRow.case_id.is_(None) & (IntakeRecordRow.processed_at < cutoff)),
-            )
-        ).scalars()
-    )
+    those of mail that opened no case, processed before the cutoff. The cases are named
+    IN_CHUNK at a time: the first night after years of use may purge more cases than one
+    statement can name (PostgreSQL's driver takes 65,535 parameters, SQLite 32,766 unless
+    built with more)."""
+    stored = IntakeRecordRow.raw_sha256.is_not(None)
+    found: list[IntakeRecordRow] = []
+    for start in range(0, len(case_ids), IN_CHUNK):
+        chunk = case_ids[start : start + IN_CHUNK]
+        query = select(IntakeRecordRow).where(stored, IntakeRecordRow.case_id.in_(chunk))
+        found.extend(session.execute(query).scalars())
+    unlinked = IntakeRecordRow.case_id.is_(None) & (IntakeRecordRow.processed_at < cutoff)
+    found.extend(session.execute(select(IntakeRecordRow).where(stored, unlinked)).scalars())
+    return found
 
 
 def any_mail_handled(session: Session) -> bool:
