@@ -13,28 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy import create_engine, delete, insert, text
+import scratch
+from sqlalchemy import delete, insert
 
-from mailbot.config import (
-    CasesConfig,
-    Config,
-    DatabaseConfig,
-    LoggingConfig,
-    MailboxConfig,
-    OutboxConfig,
-    ReceiptsConfig,
-    RemindersConfig,
-    Secret,
-    SmtpConfig,
-    StaffConfig,
-    TemplatesConfig,
-)
+from mailbot.config import Config, RemindersConfig
 from mailbot.domain.model import Address
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
@@ -46,19 +31,8 @@ PASS_DAY = date(2026, 12, 2)
 
 
 def config(url: str, mode: str) -> Config:
-    return Config(
-        path=Path("bench.toml"),
-        mailbox=MailboxConfig("localhost", 143, "plain", "klachten", Secret("x")),
-        smtp=SmtpConfig("localhost", 25, "plain", None, None, "klachten@gemeente.example"),
-        database=DatabaseConfig(url),
-        staff=StaffConfig("coordinator@gemeente.example"),
-        cases=CasesConfig(),
-        receipts=ReceiptsConfig(),
-        outbox=OutboxConfig(),
-        templates=TemplatesConfig(),
-        logging=LoggingConfig(),
-        reminders=RemindersConfig(mode=mode, escalation="directeur@gemeente.example"),  # type: ignore[arg-type]
-    )
+    escalation = "directeur@gemeente.example"
+    return scratch.config(url, RemindersConfig(mode=mode, escalation=escalation))  # type: ignore[arg-type]
 
 
 def fill(url: str, count: int) -> None:
@@ -131,24 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", nargs="+", choices=["per_case", "digest"], default=["per_case", "digest"]
     )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.db == "sqlite":
-            url = f"sqlite:///{tmp}/bench.sqlite3"
-            fill(url, args.cases)
-            results = {mode: run(url, mode) for mode in args.modes}
-        else:
-            name = f"mailbot_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(args.url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = args.url.rsplit("/", 1)[0] + "/" + name
-            try:
-                fill(url, args.cases)
-                results = {mode: run(url, mode) for mode in args.modes}
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-                admin.dispose()
+    with scratch.scratch_database(args.db, args.url) as url:
+        fill(url, args.cases)
+        results = {mode: run(url, mode) for mode in args.modes}
     for mode, r in results.items():
         print(
             f"{args.db:<10} {args.cases:>7} cases  {mode:<8}  plan {r['plan_s']:.2f} s "

@@ -18,29 +18,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+import scratch
+from sqlalchemy import insert, text
 
 import mailbot.services.retention as retention
-from mailbot.config import (
-    CasesConfig,
-    Config,
-    DatabaseConfig,
-    LoggingConfig,
-    MailboxConfig,
-    OutboxConfig,
-    ReceiptsConfig,
-    Secret,
-    SmtpConfig,
-    StaffConfig,
-    TemplatesConfig,
-)
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
 from mailbot.persistence.tables import (
     AttachmentRow,
@@ -53,21 +38,6 @@ from mailbot.persistence.tables import (
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=3 * 365)
 CHUNK = 5_000
-
-
-def config(url: str) -> Config:
-    return Config(
-        path=Path("bench.toml"),
-        mailbox=MailboxConfig("localhost", 143, "plain", "klachten", Secret("x")),
-        smtp=SmtpConfig("localhost", 25, "plain", None, None, "klachten@gemeente.example"),
-        database=DatabaseConfig(url),
-        staff=StaffConfig("coordinator@gemeente.example"),
-        cases=CasesConfig(),
-        receipts=ReceiptsConfig(),
-        outbox=OutboxConfig(),
-        templates=TemplatesConfig(),
-        logging=LoggingConfig(),
-    )
 
 
 def _blob(tag: str) -> dict[str, Any]:
@@ -186,7 +156,9 @@ def fill(url: str, count: int) -> None:
 
 def run(url: str) -> dict[str, float]:
     engine = make_engine(url)
-    service = retention.RetentionService(config(url), make_sessionmaker(engine), lambda: NOW)
+    service = retention.RetentionService(
+        scratch.config(url), make_sessionmaker(engine), lambda: NOW
+    )
     sweep = [0.0]
     namespace = vars(retention)  # the sweep, timed where the pass calls it
     drop = namespace["drop_orphans"]
@@ -226,24 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.db == "sqlite":
-            url = f"sqlite:///{tmp}/bench.sqlite3"
-            fill(url, args.cases)
-            result = run(url)
-        else:
-            name = f"mailbot_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(args.url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = args.url.rsplit("/", 1)[0] + "/" + name
-            try:
-                fill(url, args.cases)
-                result = run(url)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-                admin.dispose()
+    with scratch.scratch_database(args.db, args.url) as url:
+        fill(url, args.cases)
+        result = run(url)
     print(
         f"{args.db:<10} {args.cases:>7} cases  pass {result['pass_s']:.2f} s "
         f"(orphaned blobs {result['sweep_s']:.2f} s)  removed {int(result['cases'])} cases, "

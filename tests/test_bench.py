@@ -14,15 +14,20 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_reminder_benchmark_short_variant(db: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "reminders.py"), "--cases", "300", "--db", db],
+def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one benchmark script as a user would, its output captured."""
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_reminder_benchmark_short_variant(db: str) -> None:
+    result = bench("reminders.py", "--cases", "300", "--db", db)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all(f"{db}" in line and "300 cases" in line for line in lines)
@@ -31,13 +36,7 @@ def test_reminder_benchmark_short_variant(db: str) -> None:
 
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_retention_benchmark_short_variant(db: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "retention.py"), "--cases", "200", "--db", db],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = bench("retention.py", "--cases", "200", "--db", db)
     assert result.returncode == 0, result.stdout + result.stderr
     # half of the cases were closed three years ago: those, and the old mail of no case
     assert "removed 100 cases, 150 mails" in result.stdout
@@ -49,35 +48,14 @@ def test_latency_benchmark_short_variant(mode: str) -> None:
     # More mails than the per-domain receipt limit (10 an hour) with IDLE: every one
     # must still get its receipt, or the benchmark stops measuring.
     mails = "12" if mode == "idle" else "2"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "latency.py"),
-            "--mails",
-            mails,
-            "--mode",
-            mode,
-            "--poll-interval",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = bench("latency.py", "--mails", mails, "--mode", mode, "--poll-interval", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{mails} mails" in result.stdout and "p50" in result.stdout and "p95" in result.stdout
 
 
 def test_ingest_benchmark_short_variant(tmp_path: Path) -> None:
     figures = tmp_path / "ingest.json"
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "ingest.py"), "--mails", "30", "--json", str(figures)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = bench("ingest.py", "--mails", "30", "--json", str(figures))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "30 mails" in result.stdout and "ratio" in result.stdout
     measured = json.loads(figures.read_text())
