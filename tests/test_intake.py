@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import Mailbox, SmtpSink
 from support.app import COORDINATOR, FROM_ADDRESS, mailbot, make_app, write_config
-from support.mails import ARRIVED, body_text, by_recipient, complaint
+from support.mails import ARRIVED, body_text, bounce_of, by_recipient, complaint
 
 
 def test_a_complaint_becomes_a_case_with_a_dutch_receipt(
@@ -210,24 +210,7 @@ def test_a_bounce_of_our_receipt_joins_the_case(
     app = make_app(tmp_path, mailbox, smtp_server, sqlite_url, clock=lambda: now[0])
     app.run_once()
     receipt = by_recipient(smtp_server, "tipo@burger.example")[0]
-    dsn = (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.gemeente.example>\r\n"
-        f"To: {FROM_ADDRESS}\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "Auto-Submitted: auto-replied\r\n"
-        "Message-ID: <dsn1@mx.gemeente.example>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n'
-        "\r\n--b1\r\nContent-Type: text/plain\r\n\r\n"
-        "This is the mail system. Your message could not be delivered.\r\n"
-        "\r\n--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.gemeente.example\r\n\r\n"
-        "Final-Recipient: rfc822; tipo@burger.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "\r\n--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: {FROM_ADDRESS}\r\nTo: tipo@burger.example\r\n"
-        f"Subject: {receipt.subject}\r\nMessage-ID: {receipt.message['Message-ID']}\r\n"
-        "\r\n--b1--\r\n"
-    ).encode()
+    dsn = bounce_of(receipt)
     mailbox.append("INBOX", dsn, when=ARRIVED + timedelta(minutes=5))
 
     now[0] = ARRIVED + timedelta(minutes=10)

@@ -14,6 +14,7 @@ plans here would say nothing)."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from harness import Mailbox, SmtpSink
 from sqlalchemy import event
 from support.app import COORDINATOR, FROM_ADDRESS, new_app, write_config
 from support.clock import FakeClock
-from support.mails import ARRIVED, by_recipient, complaint
+from support.mails import ARRIVED, bounce_of, by_recipient, complaint
 from support.staff import MX, SENT, staff_mail
 
 from mailbot.app import App
@@ -59,7 +60,7 @@ def _capture(app: App) -> list[tuple[str, Any]]:
 def _full_scans(database: Path, statements: list[tuple[str, Any]]) -> dict[str, list[str]]:
     """Statement -> the plan lines that walk a growing table from end to end."""
     found: dict[str, list[str]] = {}
-    with sqlite3.connect(database) as plain:
+    with closing(sqlite3.connect(database)) as plain:
         for statement, parameters in statements:
             verb = statement.split(None, 1)[0].upper()
             if verb not in {"SELECT", "UPDATE", "DELETE", "INSERT", "WITH"}:
@@ -128,20 +129,7 @@ def test_a_working_day_reads_no_growing_table_end_to_end(
         headers={"Auto-Submitted": "auto-replied"},
         in_reply_to=receipt.message["Message-ID"],
     )
-    bounce = (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.gemeente.example>\r\n"
-        f"To: {FROM_ADDRESS}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Auto-Submitted: auto-replied\r\nMessage-ID: <dsn1@mx.gemeente.example>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; "
-        'boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n'
-        "\r\n--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.gemeente.example\r\n\r\n"
-        f"Final-Recipient: rfc822; {OTHER}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "\r\n--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: {FROM_ADDRESS}\r\nTo: {OTHER}\r\n"
-        f"Message-ID: {by_recipient(smtp_server, OTHER)[0].message['Message-ID']}\r\n"
-        "\r\n--b1--\r\n"
-    ).encode()
+    bounce = bounce_of(by_recipient(smtp_server, OTHER)[0])
     command = staff_mail(
         COORDINATOR, "Re: Nieuwe klacht KL-2026-0002: Sluikstort", "#ontvankelijk\n#notitie Gebeld."
     )

@@ -60,3 +60,27 @@ def body_text(mail: ReceivedMail | EmailMessage, subtype: str = "plain") -> str:
 def by_recipient(smtp: SmtpSink, address: str) -> list[ReceivedMail]:
     """The mails the sink accepted for address (one of their RCPT TOs)."""
     return [m for m in smtp.messages if address in m.rcpt_tos]
+
+
+def bounce_of(receipt: ReceivedMail) -> bytes:
+    """The DSN (RFC 3464) a receiving server returns for one of our receipts: failed,
+    5.1.1, the receipt's headers quoted in a text/rfc822-headers part."""
+    recipient = receipt.rcpt_tos[0]
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.gemeente.example>\r\n"
+        f"To: {FROM_ADDRESS}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "Message-ID: <dsn1@mx.gemeente.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n'
+        "\r\n--b1\r\nContent-Type: text/plain\r\n\r\n"
+        "This is the mail system. Your message could not be delivered.\r\n"
+        "\r\n--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.gemeente.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "\r\n--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: {FROM_ADDRESS}\r\nTo: {recipient}\r\n"
+        f"Subject: {receipt.subject}\r\nMessage-ID: {receipt.message['Message-ID']}\r\n"
+        "\r\n--b1--\r\n"
+    ).encode()
