@@ -20,7 +20,7 @@ from mailbot.domain.model import (
     MessageSummary,
 )
 from mailbot.domain.reference import find_references
-from mailbot.persistence.dialect import IN_CHUNK, prebuilt
+from mailbot.persistence.dialect import in_chunks, prebuilt
 from mailbot.persistence.tables import (
     AttachmentRow,
     CaseMessageRow,
@@ -97,11 +97,10 @@ def find_thread_case(
 
 
 def cases_by_reference(session: Session, references: Sequence[str]) -> dict[str, CaseRow]:
-    """The cases with these references, read IN_CHUNK at a time (a per-case reminder pass
-    over a large backlog names tens of thousands)."""
+    """The cases with these references, read in chunks (a per-case reminder pass over a
+    large backlog names tens of thousands)."""
     found: dict[str, CaseRow] = {}
-    for start in range(0, len(references), IN_CHUNK):
-        chunk = references[start : start + IN_CHUNK]
+    for chunk in in_chunks(references):
         rows = session.execute(select(CaseRow).where(CaseRow.reference.in_(chunk))).scalars()
         found.update((c.reference, c) for c in rows)
     return found
@@ -189,10 +188,8 @@ def open_case_dates(session: Session) -> list[CaseDates]:
 def open_cases_by_id(session: Session, ids: Sequence[int]) -> dict[int, OpenCase]:
     """What staff mails show of these cases, by id."""
     found: dict[int, OpenCase] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        rows = session.execute(
-            select(*_OPEN_CASE).where(CaseRow.id.in_(ids[start : start + IN_CHUNK]))
-        )
+    for chunk in in_chunks(ids):
+        rows = session.execute(select(*_OPEN_CASE).where(CaseRow.id.in_(chunk)))
         found.update((row.id, OpenCase._make(row)) for row in rows)
     return found
 

@@ -4,18 +4,25 @@ and statements built once per database for the queries intake runs for every mai
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 # Ids named in one IN list at most: within every driver's limit on parameters (psycopg
 # 65,535 a statement, SQLite 32,766 unless built with more).
 IN_CHUNK = 5000
+
+
+def in_chunks(values: Sequence[V]) -> Iterator[Sequence[V]]:
+    """`values` IN_CHUNK at a time, for one IN list each."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def insert_for(session: Session) -> Any:

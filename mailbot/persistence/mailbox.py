@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from mailbot.persistence.dialect import IN_CHUNK
+from mailbot.persistence.dialect import in_chunks
 from mailbot.persistence.tables import CaseMessageRow, FolderStateRow, IntakeRecordRow
 
 
@@ -103,13 +103,12 @@ def items_to_purge(
 ) -> list[IntakeRecordRow]:
     """Records whose stored original retention removes: those of the given cases, and
     those of mail that opened no case, processed before the cutoff. The cases are named
-    IN_CHUNK at a time: the first night after years of use may purge more cases than one
+    in chunks (`in_chunks`): the first night after years of use may purge more cases than one
     statement can name (PostgreSQL's driver takes 65,535 parameters, SQLite 32,766 unless
     built with more)."""
     stored = IntakeRecordRow.raw_sha256.is_not(None)
     found: list[IntakeRecordRow] = []
-    for start in range(0, len(case_ids), IN_CHUNK):
-        chunk = case_ids[start : start + IN_CHUNK]
+    for chunk in in_chunks(case_ids):
         query = select(IntakeRecordRow).where(stored, IntakeRecordRow.case_id.in_(chunk))
         found.extend(session.execute(query).scalars())
     unlinked = IntakeRecordRow.case_id.is_(None) & (IntakeRecordRow.processed_at < cutoff)
