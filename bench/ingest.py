@@ -308,6 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="all mails arrive at once (a flood) instead of one a minute (a backlog)",
     )
+    parser.add_argument(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="mailbot's database: SQLite in a temporary folder (the embedded default) or "
+        "a new database on the local PostgreSQL, dropped afterwards",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -321,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from harness import DovecotServer, SmtpSink
+    from scratch import scratch_database
     from support.app import NO_RECEIPT_LIMITS, write_config
 
     mails = generate(args.mails)
@@ -337,12 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         login = [box.host, str(box.port), box.username, box.password]
         raw = _run_child(["--child", "raw", *login])
         untraced = _run_child(["--child", "raw-untraced", *login])
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, scratch_database(args.db) as url:
             config = write_config(
                 Path(tmp),
                 box,
                 sink,
-                f"sqlite:///{tmp}/bench.sqlite3",
+                url,
                 receipts=NO_RECEIPT_LIMITS,
                 intake={"backlog_limit": 10_000_000},
             )
@@ -355,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     our_rate = ours["mails"] / ours["seconds"]
     figures = {
         "mails": args.mails,
+        "database": args.db,
         "arrivals": "burst" if args.burst else "one a minute",
         "mean_kb": round(mean_kb, 1),
         "append_seconds": round(filled, 1),
@@ -367,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs",
     }
-    print(f"{args.mails} mails, {mean_kb:.1f} KB mean")
+    print(f"{args.mails} mails, {mean_kb:.1f} KB mean, mailbot on {args.db}")
     print(
         f"raw fetch+parse  {raw_rate:7.1f} mails/s  ({raw['seconds']:.1f} s)  "
         f"peak RSS {raw['peak_rss_mb']:.0f} MB"

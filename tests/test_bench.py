@@ -53,12 +53,15 @@ def test_latency_benchmark_short_variant(mode: str) -> None:
     assert f"{mails} mails" in result.stdout and "p50" in result.stdout and "p95" in result.stdout
 
 
-def test_ingest_benchmark_short_variant(tmp_path: Path) -> None:
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_ingest_benchmark_short_variant(tmp_path: Path, db: str) -> None:
     figures = tmp_path / "ingest.json"
-    result = bench("ingest.py", "--mails", "30", "--json", str(figures))
+    result = bench("ingest.py", "--mails", "30", "--db", db, "--json", str(figures))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "30 mails" in result.stdout and "ratio" in result.stdout
+    assert "30 mails" in result.stdout and f"mailbot on {db}" in result.stdout
+    assert "ratio" in result.stdout
     measured = json.loads(figures.read_text())
+    assert measured["database"] == db
     # Every mail was fetched by both contenders and handled by mailbot.
     assert measured["raw"]["mails"] == measured["mailbot"]["mails"] == 30
     assert sum(measured["mailbot"]["outcomes"].values()) == 30
