@@ -1,0 +1,168 @@
+"""The per-hour receipt limits are counted before every receipt: what that count reads
+must not grow with the years of receipts already sent.
+
+A city on PostgreSQL sends thousands of receipts a year to gmail.com or telenet.be. The
+count of the last hour's receipts to the citizen's mail domain once read every receipt
+ever sent to that domain, for every case of the hour: each new case of a morning's
+backlog cost more than the one before. The work a query does is read from the database
+itself (PostgreSQL: the pages EXPLAIN ANALYZE reports; SQLite: the virtual machine's
+steps), not from a clock."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, insert, text
+from support.mails import ARRIVED
+
+from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
+from mailbot.persistence.outbox import HourCounts, count_receipts_for_arrivals
+from mailbot.persistence.tables import CaseRow, OutboxRow
+
+HOUR_CASES = 40  # cases whose mail arrived in the hour before the new one; half to telenet.be
+
+
+def _case_and_receipt(n: int, at: datetime, domain: str) -> tuple[dict[str, Any], ...]:
+    reference = f"KL-2025-{n:05d}"
+    case = {
+        "id": n,
+        "reference": reference,
+        "state": "received",
+        "channel": "email",
+        "citizen_email": f"burger{n}@{domain}",
+        "citizen_name": f"Burger {n}",
+        "subject": "Klacht",
+        "received_at": at,
+        "deadline": (at + timedelta(days=30)).date(),
+        "created_at": at,
+    }
+    receipt = {
+        "key": f"receipt:{reference}",
+        "case_id": n,
+        "kind": "receipt",
+        "message_id": f"r{n}@gemeente.example",
+        "mail_from": "klachten@gemeente.example",
+        "recipients": f"burger{n}@{domain}",
+        "recipient_domain": domain,
+        "subject": "Ontvangstbevestiging",
+        "content": b"x",
+        "status": "sent",
+        "attempts": 1,
+        "next_attempt_at": at,
+        "last_error": "",
+        "created_at": at,
+    }
+    return case, receipt
+
+
+def _add(engine: Engine, rows: list[tuple[dict[str, Any], ...]]) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(CaseRow), [case for case, _receipt in rows])
+        conn.execute(insert(OutboxRow), [receipt for _case, receipt in rows])
+
+
+def _history(engine: Engine, first: int, count: int) -> None:
+    """Cases of earlier years, each with its receipt to telenet.be."""
+    old = ARRIVED - timedelta(days=400)
+    _add(
+        engine,
+        [
+            _case_and_receipt(n, old + timedelta(minutes=n), "telenet.be")
+            for n in range(first, first + count)
+        ],
+    )
+
+
+def _the_hour(engine: Engine) -> None:
+    """The cases whose mail arrived in the hour before ARRIVED, half of them to telenet.be."""
+    _add(
+        engine,
+        [
+            _case_and_receipt(
+                100_000 + n, ARRIVED - timedelta(minutes=n), "telenet.be" if n % 2 else "skynet.be"
+            )
+            for n in range(HOUR_CASES)
+        ],
+    )
+
+
+def _work(engine: Engine, run: Callable[[], HourCounts]) -> tuple[HourCounts, int]:
+    """The count's result and the work the database did for it."""
+    if engine.dialect.name == "sqlite":
+        steps = 0
+
+        def count(*_args: Any) -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        @event.listens_for(engine, "engine_connect")
+        def _progress(conn: Any) -> None:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            raw.set_progress_handler(count, 100)
+
+        engine.dispose()
+        result = run()
+        event.remove(engine, "engine_connect", _progress)
+        return result, steps
+    pages: list[int] = []
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _explain(conn: Any, cursor: Any, statement: str, params: Any, *_a: Any) -> Any:
+        if statement.lstrip().upper().startswith("SELECT") and "recipient_domain" in statement:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params)
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            top = plan[0]["Plan"]
+            pages.append(top["Shared Hit Blocks"] + top["Shared Read Blocks"])
+        return statement, params
+
+    result = run()
+    event.remove(engine, "before_cursor_execute", _explain)
+    return result, sum(pages)
+
+
+def _hour_count(engine: Engine, analyzed: bool) -> tuple[HourCounts, int]:
+    if analyzed:  # as autovacuum leaves the tables after a while
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+
+    def run() -> HourCounts:
+        with make_sessionmaker(engine)() as session:
+            return count_receipts_for_arrivals(
+                session, ARRIVED - timedelta(hours=1), ARRIVED, 10_000_000, "telenet.be"
+            )
+
+    return _work(engine, run)
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["fresh", "analyzed"])
+def test_the_hourly_receipt_count_does_not_read_the_years_before(
+    db_url: str, analyzed: bool
+) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        if engine.dialect.name == "postgresql" and not analyzed:
+            # the morning after go-live: no statistics yet, and none arriving mid-test
+            with engine.begin() as conn:
+                for table in ("cases", "outbox"):
+                    conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        _the_hour(engine)
+        _history(engine, 1, 2_000)
+        few, few_work = _hour_count(engine, analyzed)
+        _history(engine, 2_001, 18_000)
+        many, many_work = _hour_count(engine, analyzed)
+    finally:
+        engine.dispose()
+
+    # the hour's receipts, counted right: 40 in all, the 20 to telenet.be
+    assert few == many == HourCounts(HOUR_CASES, HOUR_CASES // 2)
+    # ten times the history, and the count does not much more work than before
+    assert many_work <= few_work * 1.25 + 10, (few_work, many_work)
