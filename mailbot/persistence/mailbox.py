@@ -30,13 +30,17 @@ def stored_items(
     session: Session, folder: str, uidvalidity: int, uids: Sequence[int]
 ) -> dict[int, IntakeRecordRow]:
     """The records of those of `uids` intake already stored (before a crash or a failed
-    MOVE), in one query for a batch."""
+    MOVE), in one query for a batch. The batch's UID range bounds what the unique index
+    reads: PostgreSQL otherwise read the records of every mail ever taken from the folder
+    and filtered them (tests/test_query_work.py)."""
     if not uids:
         return {}
     rows = session.execute(
         select(IntakeRecordRow).where(
             IntakeRecordRow.folder == folder,
             IntakeRecordRow.uidvalidity == uidvalidity,
+            IntakeRecordRow.uid >= min(uids),
+            IntakeRecordRow.uid <= max(uids),
             IntakeRecordRow.uid.in_(uids),
         )
     ).scalars()

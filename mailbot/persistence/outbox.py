@@ -123,7 +123,7 @@ def count_receipts_for_arrivals(
     once (ix_outbox_case_kind; a case has at most one, its key is receipt:<reference>),
     with its domain: a join let SQLite walk every receipt ever queued, and a second
     lookup by domain let PostgreSQL read every receipt ever sent to that domain for each
-    case of the hour (tests/test_receipt_limit_cost.py). Counts no further than
+    case of the hour (tests/test_query_work.py). Counts no further than
     `at_most`, so a flood within the hour costs each new case a bounded count, not one
     over the whole flood. Below `at_most` the count to `domain` is exact; at it, receipts
     pause for everyone and the domain's count does not matter."""
