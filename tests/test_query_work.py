@@ -23,10 +23,11 @@ from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.orm import Session
 from support.mails import ARRIVED
 
+from mailbot.persistence.cases import find_case_by_message_ids
 from mailbot.persistence.db import make_engine, make_sessionmaker, upgrade
-from mailbot.persistence.mailbox import stored_items
+from mailbot.persistence.mailbox import seen_before, stored_items
 from mailbot.persistence.outbox import HourCounts, count_receipts_for_arrivals, count_receipts_since
-from mailbot.persistence.tables import CaseRow, IntakeRecordRow, OutboxRow
+from mailbot.persistence.tables import Blob, CaseMessageRow, CaseRow, IntakeRecordRow, OutboxRow
 
 HOUR_CASES = 40  # cases whose mail arrived in the hour before the new one; half to telenet.be
 
@@ -250,3 +251,87 @@ def test_the_batch_lookup_of_stored_mail_reads_the_batch_not_the_folder(pg_url: 
 
     assert sorted(found) == [19_999, 20_000]
     assert work <= 10, f"two stored mails found, {work} records read for them"
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["fresh", "analyzed"])
+def test_looking_up_a_mail_by_message_id_reads_that_mail_not_the_years(
+    pg_url: str, analyzed: bool
+) -> None:
+    # Every mail asks whether mailbot sent it itself or handled it before (seen_before),
+    # and a follow-up which case holds the mail it answers (find_case_by_message_ids).
+    # On a new database PostgreSQL walked the timeline from its newest mail back, or every
+    # mail mailbot sent, to answer: each follow-up of a backlog cost more than the last.
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            for table in ("cases", "outbox", "messages", "mailbox_items"):
+                conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        _history(engine, 1, 10_000)
+        _timeline(engine, 10_000)
+        # PostgreSQL 13 and later vacuum a table that only grows (counting its rows) long
+        # before they analyse it (learning its values): the plans of a go-live backlog
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("ANALYZE" if analyzed else "VACUUM")
+            )
+        with engine.connect() as conn, Session(bind=conn) as session:
+            read = text(
+                "SELECT sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)) "
+                "FROM pg_stat_xact_user_tables WHERE relname IN ('messages', 'mailbox_items')"
+            )
+            before = session.execute(read).scalar_one()
+            case = find_case_by_message_ids(session, ["<in5@burger.example>"])
+            new = seen_before(session, "<nieuw@burger.example>", "f" * 64)
+            old = seen_before(session, "<in7@burger.example>", "f" * 64)
+            work = session.execute(read).scalar_one() - before
+            assert case is not None and case.id == 5
+    finally:
+        engine.dispose()
+
+    assert not new.sent_by_us and new.copy is None
+    assert old.copy is not None and old.copy.message_id == "<in7@burger.example>"
+    assert work <= 20, f"three mails looked up, {work} rows read for them"
+
+
+def _timeline(engine: Engine, cases: int) -> None:
+    """Each case's complaint (stored, with its intake record) and its receipt (sent)."""
+    with engine.begin() as conn:
+        conn.execute(insert(Blob), [{"sha256": "a" * 64, "size": 1, "data": b"x"}])
+        conn.execute(
+            insert(CaseMessageRow),
+            [
+                {
+                    "case_id": n,
+                    "direction": direction,
+                    "kind": kind,
+                    "message_id": message_id,
+                    "at": ARRIVED,
+                    "raw_sha256": raw,
+                    "flagged": False,
+                }
+                for n in range(1, cases + 1)
+                for direction, kind, message_id, raw in (
+                    ("in", "complaint", f"<in{n}@burger.example>", "a" * 64),
+                    ("out", "receipt", f"r{n}@gemeente.example", None),
+                )
+            ],
+        )
+        conn.execute(
+            insert(IntakeRecordRow),
+            [
+                {
+                    "folder": "INBOX",
+                    "uidvalidity": 1,
+                    "uid": n,
+                    "message_id": f"<in{n}@burger.example>",
+                    "fingerprint": "f" * 64,
+                    "raw_sha256": "a" * 64,
+                    "arrived_at": ARRIVED,
+                    "outcome": "new_case",
+                    "case_id": n,
+                    "processed_at": ARRIVED,
+                }
+                for n in range(1, cases + 1)
+            ],
+        )
