@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert, text
+from sqlalchemy import Engine, bindparam, event, insert, text
 from sqlalchemy.orm import Session
 from support.mails import ARRIVED
 
@@ -173,13 +173,22 @@ def test_the_hourly_receipt_count_does_not_read_the_years_before(
     assert many_work <= few_work * 1.25 + 10, (few_work, many_work)
 
 
+def _rows_read(session: Session, *tables: str) -> int:
+    """The rows this transaction has read from these tables so far, through indexes or
+    by walking them (PostgreSQL's pg_stat_xact_user_tables)."""
+    read = text(
+        "SELECT sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)) "
+        "FROM pg_stat_xact_user_tables WHERE relname IN :tables"
+    ).bindparams(bindparam("tables", expanding=True))
+    return int(session.execute(read, {"tables": list(tables)}).scalar_one() or 0)
+
+
 def test_a_plan_made_while_the_tables_were_empty_is_not_kept_as_they_fill(pg_url: str) -> None:
     # The go-live morning on a new PostgreSQL database: the first receipts are counted
     # while the outbox holds a handful of rows. psycopg prepares a statement run five
     # times, and PostgreSQL then keeps one generic plan for it, made for the empty table,
     # while the morning's backlog fills the table: it read every receipt of the day for
-    # each new case. The work is what the count fetched through indexes, in this
-    # transaction (pg_stat_xact_user_tables).
+    # each new case.
     engine = make_engine(pg_url)
     try:
         upgrade(engine)
@@ -193,19 +202,9 @@ def test_a_plan_made_while_the_tables_were_empty_is_not_kept_as_they_fill(pg_url
             session.commit()
             _history(engine, 6, 5_000)
 
-            def fetched() -> int:
-                return int(
-                    session.execute(
-                        text(
-                            "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables "
-                            "WHERE relname = 'outbox'"
-                        )
-                    ).scalar_one()
-                )
-
-            before = fetched()
+            before = _rows_read(session, "outbox")
             found = count_receipts_since(session, since, "burger4000@telenet.be")
-            work = fetched() - before
+            work = _rows_read(session, "outbox") - before
     finally:
         engine.dispose()
 
@@ -239,13 +238,9 @@ def test_the_batch_lookup_of_stored_mail_reads_the_batch_not_the_folder(pg_url: 
                 ],
             )
         with engine.connect() as conn, Session(bind=conn) as session:
-            read = text(
-                "SELECT idx_tup_fetch + coalesce(seq_tup_read, 0) FROM pg_stat_xact_user_tables "
-                "WHERE relname = 'mailbox_items'"
-            )
-            before = session.execute(read).scalar_one()
+            before = _rows_read(session, "mailbox_items")
             found = stored_items(session, "INBOX", 7, [19_999, 20_000, 20_001, 20_002])
-            work = session.execute(read).scalar_one() - before
+            work = _rows_read(session, "mailbox_items") - before
     finally:
         engine.dispose()
 
@@ -276,15 +271,11 @@ def test_looking_up_a_mail_by_message_id_reads_that_mail_not_the_years(
                 text("ANALYZE" if analyzed else "VACUUM")
             )
         with engine.connect() as conn, Session(bind=conn) as session:
-            read = text(
-                "SELECT sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)) "
-                "FROM pg_stat_xact_user_tables WHERE relname IN ('messages', 'mailbox_items')"
-            )
-            before = session.execute(read).scalar_one()
+            before = _rows_read(session, "messages", "mailbox_items")
             case = find_case_by_message_ids(session, ["<in5@burger.example>"])
             new = seen_before(session, "<nieuw@burger.example>", "f" * 64)
             old = seen_before(session, "<in7@burger.example>", "f" * 64)
-            work = session.execute(read).scalar_one() - before
+            work = _rows_read(session, "messages", "mailbox_items") - before
             assert case is not None and case.id == 5
     finally:
         engine.dispose()
