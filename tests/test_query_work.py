@@ -153,12 +153,7 @@ def test_the_hourly_receipt_count_does_not_read_the_years_before(
 ) -> None:
     engine = make_engine(db_url)
     try:
-        upgrade(engine)
-        if engine.dialect.name == "postgresql" and not analyzed:
-            # the morning after go-live: no statistics yet, and none arriving mid-test
-            with engine.begin() as conn:
-                for table in ("cases", "outbox"):
-                    conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        _new_database(engine, "cases", "outbox")
         _the_hour(engine)
         _history(engine, 1, 2_000)
         few, few_work = _hour_count(engine, analyzed)
@@ -171,6 +166,17 @@ def test_the_hourly_receipt_count_does_not_read_the_years_before(
     assert few == many == HourCounts(HOUR_CASES, HOUR_CASES // 2)
     # ten times the history, and the count does not much more work than before
     assert many_work <= few_work * 1.25 + 10, (few_work, many_work)
+
+
+def _new_database(engine: Engine, *tables: str) -> None:
+    """mailbot's schema on an empty database. On PostgreSQL autovacuum leaves these tables
+    alone: the go-live morning, no statistics yet and none arriving mid-test (a test that
+    wants them runs ANALYZE itself)."""
+    upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for table in tables:
+                conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
 
 
 def _rows_read(session: Session, *tables: str) -> int:
@@ -191,9 +197,7 @@ def test_a_plan_made_while_the_tables_were_empty_is_not_kept_as_they_fill(pg_url
     # each new case.
     engine = make_engine(pg_url)
     try:
-        upgrade(engine)
-        with engine.begin() as conn:  # no statistics arrive mid-test
-            conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
+        _new_database(engine, "outbox")
         _history(engine, 1, 5)
         since = ARRIVED - timedelta(days=800)
         with engine.connect() as conn, Session(bind=conn) as session:
@@ -219,9 +223,8 @@ def test_the_batch_lookup_of_stored_mail_reads_the_batch_not_the_folder(pg_url: 
     # a batch is one or two new mails.
     engine = make_engine(pg_url)
     try:
-        upgrade(engine)
+        _new_database(engine, "mailbox_items")
         with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE mailbox_items SET (autovacuum_enabled = false)"))
             conn.execute(
                 insert(IntakeRecordRow),
                 [
@@ -258,10 +261,7 @@ def test_looking_up_a_mail_by_message_id_reads_that_mail_not_the_years(
     # mail mailbot sent, to answer: each follow-up of a backlog cost more than the last.
     engine = make_engine(pg_url)
     try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            for table in ("cases", "outbox", "messages", "mailbox_items"):
-                conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        _new_database(engine, "cases", "outbox", "messages", "mailbox_items")
         _history(engine, 1, 10_000)
         _timeline(engine, 10_000)
         # PostgreSQL 13 and later vacuum a table that only grows (counting its rows) long
