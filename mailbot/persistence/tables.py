@@ -218,6 +218,8 @@ class OutboxRow(Base):
     recipients: Mapped[str] = mapped_column(Text)  # comma-separated envelope recipients
     # a receipt's recipient's mail domain, for the per-domain receipt limit
     recipient_domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # a receipt's case's arrival (its mail's INTERNALDATE), for the per-hour limits
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     subject: Mapped[str] = mapped_column(Text)
     content: Mapped[bytes] = mapped_column(LargeBinary)  # the complete RFC 5322 message
     status: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
@@ -248,10 +250,10 @@ class AuditRow(Base):
 # retention: the records of the purged cases, and of old mail that opened no case
 Index("ix_mailbox_items_case_processed", IntakeRecordRow.case_id, IntakeRecordRow.processed_at)
 Index("ix_outbox_status_next", OutboxRow.status, OutboxRow.next_attempt_at)
-# a case's mails: its receipt for the per-hour limits, its sent mail when purged
+# a case's mails: its receipt, its sent mail when purged
 Index("ix_outbox_case_kind", OutboxRow.case_id, OutboxRow.kind)
-# the receipt limits count recent receipts per address, per domain and in all
-Index("ix_outbox_kind_created", OutboxRow.kind, OutboxRow.created_at)
+# the receipt limits: per address a day (by time queued), all and per domain an hour (by
+# the time the case's mail arrived)
 _RECEIPTS = text("kind = 'receipt'")
 Index(
     "ix_outbox_receipt_recipient",
@@ -260,10 +262,12 @@ Index(
     sqlite_where=_RECEIPTS,
     postgresql_where=_RECEIPTS,
 )
+# the per-hour limits count the receipts of the hour's arrivals from this index alone
 Index(
-    "ix_outbox_receipt_domain",
+    "ix_outbox_receipt_arrival",
+    OutboxRow.arrived_at,
     OutboxRow.recipient_domain,
-    OutboxRow.created_at,
+    OutboxRow.kind,  # implied by the WHERE, but SQLite reads the row for it otherwise
     sqlite_where=_RECEIPTS,
     postgresql_where=_RECEIPTS,
 )

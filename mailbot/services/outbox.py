@@ -64,6 +64,7 @@ class Outbox:
             mail_from=self.sender.email,
             recipients=",".join(composed.recipients),
             recipient_domain=_domain(composed) if kind is MessageKind.RECEIPT else None,
+            arrived_at=case.received_at if kind is MessageKind.RECEIPT and case else None,
             subject=composed.subject,
             content=composed.content,
             status=outbox_queries.PENDING,
