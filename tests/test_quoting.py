@@ -145,6 +145,23 @@ def test_nbsp_and_zero_width_characters_do_not_hide_the_header() -> None:
 
 
 @pytest.mark.parametrize(
+    "marker",
+    [
+        "\u200b-----Oorspronkelijk bericht-----\n",
+        "\ufeff__________\nVan: Klachten\nVerzonden: di\nOnderwerp: x\n",
+        "\u200b* * *\n\u00a0Van: Klachten\nAan: An\nOnderwerp: x\n",
+        "\u2060Op di 24 nov. 2026 om 10:15 schreef Klachten <klachten@x.be>:\u00a0\n",
+        "\u200bOn Tue, Nov 24, 2026 at 10:15 AM Klachten\n<klachten@x.be> wrote:\u202f\n",
+        "\ufeff> a\n",
+    ],
+)
+def test_invisible_characters_before_or_after_a_marker_do_not_hide_it(marker: str) -> None:
+    # Each line's first and last character rule most patterns out before they run: those
+    # are the characters after the invisible ones are taken away.
+    assert trim_quoted(f"Ok.\n{marker}> oud\n") == "Ok."
+
+
+@pytest.mark.parametrize(
     ("text", "n", "expected"),
     [
         ("a\n\n  \nb\nc\nd", 2, "a\nb"),

@@ -75,6 +75,12 @@ _ONE_LINE_BLOCK = re.compile(
     re.IGNORECASE,
 )
 _HEADER_WINDOW = 6  # lines after "Van:" in which the other header lines must appear
+# Most lines of a mail are prose: the first character rules each pattern out at once
+# (none of these letters has another case-insensitive match in Unicode).
+_FROM_STARTS = frozenset("*_vVfFdD")  # _FROM_LABEL, _ONE_LINE_BLOCK
+_RULE_STARTS = frozenset("_*-")  # _RULE
+_MARKER_STARTS = frozenset("-bB")  # _FORWARD
+_WRAPPED_ATTRIBUTION = re.compile(r"^(?:op|on|le|am)\s", re.IGNORECASE)
 
 
 def _clean(line: str) -> str:
@@ -84,25 +90,27 @@ def _clean(line: str) -> str:
 
 
 def _is_attribution(lines: list[str], i: int) -> bool:
-    line = _clean(lines[i])
-    if _ATTRIBUTION.match(line) or _NAME_FIRST_ATTRIBUTION.match(line):
+    line = lines[i]
+    # both patterns end the line with ':' (a test that spares most lines their regexes)
+    if line.endswith(":") and (_ATTRIBUTION.match(line) or _NAME_FIRST_ATTRIBUTION.match(line)):
         return True
-    if i + 1 < len(lines) and re.match(r"^(?:op|on|le|am)\s", line, re.IGNORECASE):
-        joined = f"{line} {_clean(lines[i + 1])}"
-        return _ATTRIBUTION.match(joined) is not None
+    if i + 1 < len(lines) and _WRAPPED_ATTRIBUTION.match(line):
+        joined = f"{line} {lines[i + 1]}"
+        return joined.endswith(":") and _ATTRIBUTION.match(joined) is not None
     return False
 
 
 def _is_header_block(lines: list[str], i: int) -> bool:
     """Outlook's "Van: … / Verzonden: … / Aan: … / Onderwerp: …" starting at line i."""
-    first = _clean(lines[i])
+    first = lines[i]
+    if first[:1] not in _FROM_STARTS:
+        return False
     if _ONE_LINE_BLOCK.match(first):
         return True
     if not _FROM_LABEL.match(first):
         return False
     found = {"sent": False, "to": False, "subject": False}
-    for raw in lines[i + 1 : i + 1 + _HEADER_WINDOW]:
-        line = _clean(raw)
+    for line in lines[i + 1 : i + 1 + _HEADER_WINDOW]:
         if not line:
             continue
         if _SENT_LABEL.match(line):
@@ -118,9 +126,10 @@ def _is_header_block(lines: list[str], i: int) -> bool:
 
 
 def _is_rule_before_header(lines: list[str], i: int) -> bool:
-    if not _RULE.match(_clean(lines[i])):
+    line = lines[i]
+    if line[:1] not in _RULE_STARTS or not _RULE.match(line):
         return False
-    following = [j for j in range(i + 1, min(len(lines), i + 4)) if _clean(lines[j])]
+    following = [j for j in range(i + 1, min(len(lines), i + 4)) if lines[j]]
     return bool(following) and _is_header_block(lines, following[0])
 
 
@@ -128,7 +137,7 @@ def _trailing_quote_start(lines: list[str]) -> int | None:
     """Start of the run of '>' lines (blank lines allowed) that ends the text."""
     start: int | None = None
     for i in range(len(lines) - 1, -1, -1):
-        line = _clean(lines[i])
+        line = lines[i]
         if not line:
             continue
         if not line.startswith(">"):
@@ -143,20 +152,20 @@ def history_start(lines: list[str], *, forwards: bool = False) -> int | None:
     A forwarded mail is content, not history: scanning stops at a forward marker and
     what follows is kept, unless forwards=True, when the marker starts the history.
     """
-    for i, raw in enumerate(lines):
-        line = _clean(raw)
+    clean = [_clean(raw) for raw in lines]  # what the helpers below read
+    for i, line in enumerate(clean):
         if not line:
             continue
-        if _FORWARD.match(line):
+        if line[0] in _MARKER_STARTS and _FORWARD.match(line):
             return i if forwards else None
         if (
-            _SEPARATOR.match(line)
-            or _is_rule_before_header(lines, i)
-            or _is_header_block(lines, i)
-            or _is_attribution(lines, i)
+            (line[0] == "-" and _SEPARATOR.match(line))
+            or _is_rule_before_header(clean, i)
+            or _is_header_block(clean, i)
+            or _is_attribution(clean, i)
         ):
             return i
-    return _trailing_quote_start(lines)
+    return _trailing_quote_start(clean)
 
 
 def split_quoted(text: str, *, forwards: bool = False) -> tuple[str, str]:

@@ -245,11 +245,16 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _keyword_words(keywords: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Each keyword with the literal words it needs that `may_contain` can test."""
-    return tuple(
-        (k, tuple(w for w in k.strip().strip("*").lower().split() if w.isascii())) for k in keywords
+def _keyword_words(
+    keywords: tuple[str, ...],
+) -> tuple[tuple[tuple[str, frozenset[str]], ...], frozenset[str]]:
+    """Each keyword with the literal words it needs that `may_contain` can test, and all
+    those words together (each is looked for in a mail once)."""
+    each = tuple(
+        (k, frozenset(w for w in k.strip().strip("*").lower().split() if w.isascii()))
+        for k in keywords
     )
+    return each, frozenset().union(*(words for _k, words in each))
 
 
 def _mentions(text: str, keywords: tuple[str, ...], folded: str | None = None) -> list[str]:
@@ -258,11 +263,9 @@ def _mentions(text: str, keywords: tuple[str, ...], folded: str | None = None) -
     in the text go into the pattern: one that cannot match anywhere changes nothing,
     and most complaints name none of a list (textscan.py)."""
     folded = fold(text) if folded is None else folded
-    candidates = tuple(
-        keyword
-        for keyword, words in _keyword_words(keywords)
-        if all(word in folded for word in words)  # may_contain, inlined: 80 words a mail
-    )
+    each, words = _keyword_words(keywords)
+    present = {word for word in words if word in folded}  # may_contain, inlined
+    candidates = tuple(keyword for keyword, needed in each if needed <= present)
     pattern = _keyword_pattern(candidates) if candidates else None
     if pattern is None:
         return []
