@@ -6,12 +6,13 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailbot.domain.model import Address
 from mailbot.outbound.compose import compose
-from mailbot.outbound.render import RenderedMail
+from mailbot.outbound.render import RenderedMail, TemplateRenderer
 
 NOW = datetime(2026, 12, 2, 14, 5, tzinfo=UTC)
 
@@ -76,3 +77,19 @@ def test_a_line_break_in_a_subject_never_makes_a_header() -> None:
     assert b"\r\nBcc:" not in head
     subject = next(line for line in head.split(b"\r\n") if line.startswith(b"Subject:"))
     assert b"Onderwerp" in subject and b"Bcc: iedereen@example.com" in subject
+
+
+@pytest.mark.parametrize(
+    ("moment", "written"),
+    [
+        (datetime(2026, 12, 24, 13, 5, tzinfo=UTC), "24 december 2026 om 14:05"),
+        (datetime(2026, 3, 31, 23, 30, 59, tzinfo=UTC), "1 april 2026 om 01:30"),  # summer
+        (datetime(2026, 10, 25, 0, 59, tzinfo=UTC), "25 oktober 2026 om 02:59"),  # DST ends
+        (datetime(2026, 10, 25, 1, 0, tzinfo=UTC), "25 oktober 2026 om 02:00"),
+    ],
+)
+def test_a_moment_is_written_as_the_municipalitys_clock_shows_it(
+    moment: datetime, written: str
+) -> None:
+    renderer = TemplateRenderer(ZoneInfo("Europe/Brussels"))
+    assert renderer.long_datetime(moment) == written

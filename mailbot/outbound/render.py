@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -68,7 +68,9 @@ class TemplateRenderer:
     def long_datetime(self, value: datetime) -> str:
         """'24 december 2026 om 14:05'."""
         local = value.astimezone(self._timezone)
-        return str(format_datetime(local, format="d MMMM y 'om' HH:mm", locale=LOCALE))
+        # babel's "d MMMM y 'om' HH:mm", with the date part from the cache (a backlog
+        # has one moment a mail, and babel parses its pattern on every call)
+        return f"{_long_date(local.date())} om {local:%H:%M}"
 
     def render(self, name: str, **context: Any) -> RenderedMail:
         subject = self._env.get_template(f"{name}.subject.txt").render(**context)
