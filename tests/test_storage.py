@@ -6,15 +6,18 @@ import stat
 import subprocess
 import sys
 import textwrap
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from harness import Mailbox, SmtpSink
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from support.app import new_app, write_config
 
-from mailbot.persistence import blobs
+from mailbot.persistence import blobs, rows
 from mailbot.persistence.db import (
     current_revision,
     downgrade,
@@ -24,7 +27,8 @@ from mailbot.persistence.db import (
     upgrade,
 )
 from mailbot.persistence.lock import Leadership
-from mailbot.persistence.tables import Base
+from mailbot.persistence.session import UnstorableValue, WriteConflict
+from mailbot.persistence.tables import AuditRow, Base, CaseRow
 
 
 def test_migrations_go_down_and_up_and_match_the_model(db_url: str) -> None:
@@ -59,6 +63,60 @@ def test_blobs_are_stored_once_by_content(db_url: str) -> None:
             assert blobs.load_blob(session, first) == b"dezelfde bijlage"
     finally:
         engine.dispose()
+
+
+def test_a_row_reads_back_as_intake_wrote_it_and_a_bad_one_fails_as_before(db_url: str) -> None:
+    # rows.py compiles its INSERTs once and runs them past the session's statement cache:
+    # the values still go through their column types, the columns left out still get
+    # their defaults, and a row the database refuses still raises SQLAlchemy's error,
+    # which intake tells apart (another writer: look again; a bad value: quarantine).
+    brussels = ZoneInfo("Europe/Brussels")
+    at = datetime(2026, 11, 24, 9, 15, 30, tzinfo=brussels)
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as session:
+            case_id = rows.insert_row_id(session, CaseRow, **_case("KL-2026-0001", at))
+            second = rows.insert_row_id(session, CaseRow, **_case("KL-2026-0002", at))
+            rows.insert_row(session, AuditRow, case_id=case_id, at=at, actor="mailbot", action="o")
+        with sessions() as session:
+            audit = session.scalars(select(AuditRow)).one()
+            case = session.get(CaseRow, case_id)
+        assert second == case_id + 1
+        assert audit.at == at and audit.at.tzinfo is not None  # the same moment, aware
+        assert audit.rule == "" and audit.message_id is None  # default, and NULL
+        assert case is not None and case.deadline == date(2026, 12, 24)
+
+        with pytest.raises(WriteConflict), sessions.begin() as session:
+            rows.insert_row(session, CaseRow, **_case("KL-2026-0001", at))
+        with pytest.raises(ValueError, match="naive"), sessions.begin() as session:
+            rows.insert_row(
+                session, AuditRow, case_id=case_id, at=datetime(2026, 1, 1), actor="x", action="o"
+            )
+        if engine.dialect.name == "postgresql":  # SQLite keeps any length
+            with pytest.raises(UnstorableValue), sessions.begin() as session:
+                rows.insert_row(
+                    session, AuditRow, case_id=case_id, at=at, actor="x" * 400, action="o"
+                )
+        with sessions() as session:
+            assert len(session.scalars(select(AuditRow)).all()) == 1
+    finally:
+        engine.dispose()
+
+
+def _case(reference: str, at: datetime) -> dict[str, object]:
+    return {
+        "reference": reference,
+        "state": "received",
+        "channel": "email",
+        "citizen_email": "burger@telenet.be",
+        "citizen_name": "Burger",
+        "subject": "Klacht",
+        "received_at": at,
+        "deadline": date(2026, 12, 24),
+        "created_at": at,
+    }
 
 
 WORKER = textwrap.dedent(

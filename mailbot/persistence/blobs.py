@@ -5,20 +5,23 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import delete, exists
+from sqlalchemy import Table, delete, exists
 from sqlalchemy.orm import Session
 
 from mailbot.persistence.dialect import prebuilt
+from mailbot.persistence.rows import execute_insert
 from mailbot.persistence.tables import AttachmentRow, Blob, CaseMessageRow, IntakeRecordRow
 
 
 def store_blob(session: Session, data: bytes) -> str:
     """The same bytes are stored once. Returns the SHA-256 hex."""
     digest = hashlib.sha256(data).hexdigest()
-    session.execute(
-        prebuilt(session, _insert_blob), {"sha256": digest, "size": len(data), "data": data}
-    )
+    values = {"sha256": digest, "size": len(data), "data": data}
+    execute_insert(session, "blob", _BLOBS, values, lambda: prebuilt(session, _insert_blob))
     return digest
+
+
+_BLOBS: Table = Blob.__table__  # type: ignore[assignment]
 
 
 def _insert_blob(insert: Any) -> Any:
