@@ -205,9 +205,9 @@ def test_receipts_queued_before_the_upgrade_still_count_for_their_hour(db_url: s
         upgrade(engine, "0011")
         with engine.begin() as conn:
             hour = [_case_and_receipt(n, ARRIVED - timedelta(minutes=n), "x.be") for n in (1, 2)]
-            conn.execute(insert(CaseRow.__table__), [case for case, _ in hour])
+            conn.execute(insert(CaseRow), [case for case, _ in hour])
             before = [{k: v for k, v in r.items() if k != "arrived_at"} for _, r in hour]
-            conn.execute(insert(OutboxRow.__table__), before)
+            conn.execute(insert(OutboxRow), before)
         upgrade(engine)
         with make_sessionmaker(engine)() as session:
             counted = count_receipts_for_arrivals(
