@@ -39,8 +39,8 @@ class _Compiled(NamedTuple):
     defaults: Mapping[str, Any]  # the scalar defaults of the columns not given
 
 
-# (statement kind, table, database, columns given) -> compiled; a few dozen entries
-_COMPILED: dict[tuple[str, str, str, frozenset[str]], _Compiled | None] = {}
+# (statement kind, table, database and driver, columns given) -> compiled; a few dozen
+_COMPILED: dict[tuple[str, str, str, str, frozenset[str]], _Compiled | None] = {}
 
 
 def insert_row(session: Session, row: type[Base], **values: Any) -> None:
@@ -71,7 +71,7 @@ def execute_insert(
     these column values, compiled once for this database and these columns."""
     connection = session.connection()
     dialect = connection.dialect
-    key = (kind, table.name, dialect.name, frozenset(values))
+    key = (kind, table.name, dialect.name, dialect.driver, frozenset(values))
     if key not in _COMPILED:
         _COMPILED[key] = _compile(build(), table, dialect, values)
     compiled = _COMPILED[key]
