@@ -10,13 +10,9 @@ compares with IGNORECASE: then skipping it never changes a result.
 
 from __future__ import annotations
 
-import re
-
 # Characters that `re` with IGNORECASE matches to an ASCII letter although str.lower()
 # does not lower them to it (found by trying every code point; tests/test_textscan.py).
 _ASCII_EQUIVALENTS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
-
-_FOUR_DIGITS = re.compile(r"\d{4}")
 
 
 def fold(text: str) -> str:
@@ -31,8 +27,3 @@ def may_contain(folded: str, literal: str) -> bool:
     `fold` of, case-insensitively as `re` sees it. A literal with other characters is
     always possible: the test only ever answers "certainly not" when that is true."""
     return not literal.isascii() or literal in folded
-
-
-def has_year(text: str) -> bool:
-    """Whether the text holds four digits in a row (any script, as `\\d` in `re`)."""
-    return _FOUR_DIGITS.search(text) is not None
