@@ -244,9 +244,12 @@ def child_mailbot(config: str) -> dict[str, Any]:
         statements[statement.split(None, 1)[0].upper()] += 1
 
     event.listen(app.engine, "before_cursor_execute", count)
+    checkpointer = getattr(app, "checkpointer", None)  # SQLite's, on a thread of its own
+    copied = checkpointer.cpu_seconds if checkpointer else 0.0
     started, cpu = time.perf_counter(), time.process_time()
     stats = app.intake_pass()
     intake, intake_cpu = time.perf_counter() - started, time.process_time() - cpu
+    copied = (checkpointer.cpu_seconds if checkpointer else 0.0) - copied
     event.remove(app.engine, "before_cursor_execute", count)
     workers = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
     worker_mb = sum(_peak_rss_mb(pid) for pid in workers)
@@ -259,6 +262,7 @@ def child_mailbot(config: str) -> dict[str, Any]:
         "mails": stats.seen,
         "seconds": intake,
         "cpu_seconds": intake_cpu,  # this process only, not the parse worker
+        "checkpoint_cpu_seconds": copied,  # of cpu_seconds: the checkpointer's thread
         "outcomes": dict(stats.outcomes),
         "statements": dict(statements),  # SQL statements the intake pass sent, by verb
         "dispatch_seconds": dispatch,
@@ -274,12 +278,13 @@ def ceilings(raw: dict[str, Any], ours: dict[str, Any], cores: int) -> dict[str,
     """The best ratio mailbot's measured CPU a mail allows, against the raw loop's time a
     mail (the raw loop is one process and uses one core all the time).
 
-    serial: the intake process's own CPU: it is one thread doing the database work in
-    order, so no second core makes it faster than that. spread: all of mailbot's CPU (the
-    intake and the parse worker) shared perfectly over every core, Dovecot's own CPU not
-    counted. A change that does not lower these cannot reach the target."""
+    serial: the intake thread's own CPU (the intake process's, less its checkpointer
+    thread's): it is one thread doing the database work in order, so no second core makes
+    it faster than that. spread: all of mailbot's CPU (the intake process and the parse
+    worker) shared perfectly over every core, Dovecot's own CPU not counted. A change that
+    does not lower these cannot reach the target."""
     raw_wall = raw["seconds"] / raw["mails"]
-    intake_cpu = ours["cpu_seconds"] / ours["mails"]
+    intake_cpu = (ours["cpu_seconds"] - ours.get("checkpoint_cpu_seconds", 0.0)) / ours["mails"]
     total_cpu = (ours["cpu_seconds"] + ours["worker_cpu_seconds"]) / ours["mails"]
     return {"serial": raw_wall / intake_cpu, "spread": cores * raw_wall / total_cpu}
 
@@ -400,13 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ceiling = figures["ceiling"]
     print(
-        f"ceiling          {ceiling['serial']:.2f} x by the intake process's own CPU a mail, "
+        f"ceiling          {ceiling['serial']:.2f} x by the intake thread's own CPU a mail, "
         f"{ceiling['spread']:.2f} x by all of mailbot's CPU spread over {os.cpu_count()} cores"
     )
     print(
         f"CPU per mail     raw {1000 * raw['cpu_seconds'] / raw['mails']:.1f} ms, trace off "
         f"{1000 * untraced['cpu_seconds'] / untraced['mails']:.1f} ms, mailbot intake "
-        f"process {1000 * ours['cpu_seconds'] / ours['mails']:.1f} ms"
+        f"process {1000 * ours['cpu_seconds'] / ours['mails']:.1f} ms (its checkpointer "
+        f"thread {1000 * ours['checkpoint_cpu_seconds'] / ours['mails']:.1f} ms)"
     )
     per_mail = {verb: n / ours["mails"] for verb, n in sorted(ours["statements"].items())}
     print(

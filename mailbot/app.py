@@ -24,6 +24,7 @@ from mailbot.inbound.imap import ImapMailbox, ImapSettings
 from mailbot.inbound.parse.ahead import ParseAhead
 from mailbot.outbound.render import TemplateRenderer
 from mailbot.outbound.smtp import SmtpSender, SmtpSettings
+from mailbot.persistence.checkpoint import WalCheckpointer
 from mailbot.persistence.db import make_engine, make_sessionmaker, unreachable_reason, upgrade
 from mailbot.persistence.lock import Leadership
 from mailbot.persistence.status import StatusFacts, read_status, record_heartbeat
@@ -87,6 +88,8 @@ class App:
         self.clock = clock
         self.engine = make_engine(config.database.url)
         self.sessions = make_sessionmaker(self.engine)
+        # SQLite: the log is copied into the database file beside the work, not in commits.
+        self.checkpointer = WalCheckpointer.attach(self.engine, self.sessions)
         # One provider per section for the app's lifetime: its token outlives one pass.
         self.imap = imap_settings(config, provider_from_config(config.mailbox))
         self.smtp = smtp_settings(config, provider_from_config(config.smtp))
@@ -134,6 +137,8 @@ class App:
         self.ahead.close()
         self.metrics.close()
         self.leadership.release()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
     def mailbox(self) -> ImapMailbox:
